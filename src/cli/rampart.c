@@ -1,0 +1,86 @@
+/* rampart: the command-line interface to a rampart node. Every command
+ * goes through the node's JSON API (the daemon's unix socket). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+
+static const struct cli_command {
+	const char *name, *sub;
+	int (*fn)(struct cli *c);
+	const char *usage;
+} commands[] = {
+	{"status", NULL, cmd_status, "status"},
+	{"domain", "add", cmd_domain_add, "domain add NAME --destination smtp:HOST:PORT|maildir:PATH"},
+	{"domain", "list", cmd_domain_list, "domain list"},
+	{"domain", "remove", cmd_domain_remove, "domain remove NAME"},
+	{"config", "get", cmd_config_get, "config get KEY [--scope SCOPE]"},
+	{"config", "set", cmd_config_set, "config set KEY VALUE [--scope SCOPE]"},
+	{"config", "unset", cmd_config_unset, "config unset KEY [--scope SCOPE]"},
+	{"config", "list", cmd_config_list, "config list [--scope SCOPE]"},
+	{"log", NULL, cmd_log,
+	 "log [--limit N] [--offset N] [--since ISO|EPOCH] [--until ISO|EPOCH] [--sender S]\n"
+	 "      [--rcpt R] [--subject S] [--client-ip IP|CIDR] [--action A] [--min-score X]"},
+	{"queue", "list", cmd_queue_list, "queue list"},
+	{"queue", "flush", cmd_queue_flush, "queue flush"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: rampart -c CONFIG_FILE [--json] COMMAND [ARGS]\ncommands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+		fprintf(f, "  %s\n", commands[i].usage);
+	fprintf(f, "every command accepts --json for machine-readable output\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *conf = getenv("RAMPART_CONFIG");
+	int i = 1;
+	struct cli c;
+	memset(&c, 0, sizeof c);
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			conf = argv[++i];
+		else if (strcmp(argv[i], "--json") == 0)
+			c.json = 1;
+		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!conf)
+		conf = "/etc/rampart/rampart.conf";
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	struct err e;
+	if (bootstrap_load(conf, &c.boot, &e) < 0) {
+		fprintf(stderr, "rampart: %s\n", e.msg);
+		return 2;
+	}
+	const char *name = argv[i++];
+	const char *sub = i < argc ? argv[i] : NULL;
+	for (size_t k = 0; k < sizeof commands / sizeof *commands; k++) {
+		const struct cli_command *cmd = &commands[k];
+		if (strcmp(cmd->name, name) != 0)
+			continue;
+		if (cmd->sub && (!sub || strcmp(cmd->sub, sub) != 0))
+			continue;
+		int first = cmd->sub ? i + 1 : i;
+		c.argc = argc - first;
+		c.argv = argv + first;
+		if (cli_flag(&c, "--json"))
+			c.json = 1;
+		return cmd->fn(&c);
+	}
+	fprintf(stderr, "rampart: unknown command '%s%s%s'\n", name, sub ? " " : "", sub ? sub : "");
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,191 @@
+/* The pipeline: the stage table and the per-thread scanning context. */
+#include "filter/pipeline.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/config.h"
+#include "store/db.h"
+#include "util/log.h"
+
+struct filter_engine {
+	struct config_store *cfg;
+	char data_dir[4096];
+	char db_path[4200];
+};
+
+struct filter_thread {
+	struct filter_engine *fe;
+	sqlite3 *db;
+};
+
+const char *action_name(enum action a)
+{
+	static const char *names[] = {"allow", "tag", "quarantine", "block", "tempfail"};
+	return (unsigned)a < sizeof names / sizeof *names ? names[a] : "unknown";
+}
+
+static int action_rank(enum action a)
+{
+	static const int rank[] = {[ACTION_ALLOW] = 0, [ACTION_TAG] = 1,
+				   [ACTION_QUARANTINE] = 2, [ACTION_BLOCK] = 3,
+				   [ACTION_TEMPFAIL] = 4};
+	return rank[a];
+}
+
+void verdict_init(struct verdict *v, int nrcpt)
+{
+	memset(v, 0, sizeof *v);
+	buf_init(&v->rules, 64 * 1024);
+	buf_init(&v->report, 256 * 1024);
+	v->nrcpt = nrcpt;
+	v->rcpt = calloc((size_t)(nrcpt > 0 ? nrcpt : 1), sizeof *v->rcpt);
+}
+
+void verdict_free(struct verdict *v)
+{
+	buf_free(&v->rules);
+	buf_free(&v->report);
+	free(v->rcpt);
+	v->rcpt = NULL;
+}
+
+void verdict_hit(struct verdict *v, const char *rule, double score, const char *desc)
+{
+	v->score += score;
+	buf_printf(&v->rules, "%s%s", v->rules.len ? "," : "", rule);
+	buf_printf(&v->report, "%5.1f %s %s\n", score, rule, desc ? desc : "");
+}
+
+void verdict_decide(struct verdict *v, enum action a, const char *layer, const char *reason,
+		    const char *public_reason)
+{
+	v->final = 1;
+	if (action_rank(a) >= action_rank(v->action))
+		v->action = a;
+	for (int i = 0; i < v->nrcpt; i++)
+		if (action_rank(a) >= action_rank(v->rcpt[i].action))
+			v->rcpt[i].action = a;
+	snprintf(v->layer, sizeof v->layer, "%s", layer ? layer : "");
+	snprintf(v->reason, sizeof v->reason, "%s", reason ? reason : "");
+	snprintf(v->public_reason, sizeof v->public_reason, "%s", public_reason ? public_reason : "");
+}
+
+/* ---- stages ---- */
+
+/* Thresholds decide the action from the score (per recipient domain). */
+static int stage_decide(struct scan_job *job)
+{
+	struct verdict *v = job->v;
+	struct config_store *cfg = job->fe->cfg;
+	if (v->final)
+		return 0;
+	for (int i = 0; i < v->nrcpt; i++) {
+		const char *rcpt = job->in->rcpts[i];
+		const char *at = strrchr(rcpt, '@');
+		const char *domain = at ? at + 1 : NULL;
+		double block = config_float(cfg, "block_score", domain, NULL);
+		double quar = config_float(cfg, "quarantine_score", domain, NULL);
+		double tag = config_float(cfg, "tag_score", domain, NULL);
+		enum action a = ACTION_ALLOW;
+		/* a threshold of 10 or more disables its action */
+		if (block < 10 && v->score >= block)
+			a = ACTION_BLOCK;
+		else if (quar < 10 && v->score >= quar)
+			a = ACTION_QUARANTINE;
+		else if (tag < 10 && v->score >= tag)
+			a = ACTION_TAG;
+		v->rcpt[i].action = a;
+		if (action_rank(a) > action_rank(v->action))
+			v->action = a;
+	}
+	if (v->action != ACTION_ALLOW) {
+		snprintf(v->layer, sizeof v->layer, "scoring");
+		snprintf(v->reason, sizeof v->reason, "score %.1f", v->score);
+		snprintf(v->public_reason, sizeof v->public_reason, "message scored as spam");
+	}
+	return 0;
+}
+
+static const struct filter_stage stages[] = {
+	{"decide", 0, stage_decide},
+};
+
+/* ---- engine and threads ---- */
+
+struct filter_engine *filter_engine_new(struct config_store *cfg, const char *data_dir,
+					struct err *e)
+{
+	(void)e;
+	struct filter_engine *fe = calloc(1, sizeof *fe);
+	fe->cfg = cfg;
+	snprintf(fe->data_dir, sizeof fe->data_dir, "%s", data_dir);
+	snprintf(fe->db_path, sizeof fe->db_path, "%s/rampart.db", data_dir);
+	return fe;
+}
+
+void filter_engine_free(struct filter_engine *fe)
+{
+	free(fe);
+}
+
+int filter_engine_reload(struct filter_engine *fe, struct err *e)
+{
+	(void)fe;
+	(void)e;
+	return 0;
+}
+
+struct filter_thread *filter_thread_new(struct filter_engine *fe, struct err *e)
+{
+	struct filter_thread *ft = calloc(1, sizeof *ft);
+	ft->fe = fe;
+	ft->db = db_open(fe->db_path, e);
+	if (!ft->db) {
+		free(ft);
+		return NULL;
+	}
+	return ft;
+}
+
+void filter_thread_free(struct filter_thread *ft)
+{
+	if (!ft)
+		return;
+	sqlite3_close(ft->db);
+	free(ft);
+}
+
+sqlite3 *filter_thread_db(struct filter_thread *ft)
+{
+	return ft->db;
+}
+
+static void copy_header(const struct msg_view *view, const char *name, char *out, size_t outlen)
+{
+	const char *val = view ? msgview_header(view, name) : NULL;
+	snprintf(out, outlen, "%s", val ? val : "");
+}
+
+int filter_scan(struct filter_thread *ft, const struct scan_input *in, struct verdict *out)
+{
+	struct msg_view view;
+	struct err e;
+	int parsed = msgview_parse(in->data, in->len, &view, &e) == 0;
+	if (!parsed)
+		log_warn("scan: cannot parse message: %s", e.msg);
+	struct scan_job job = {.ft = ft, .fe = ft->fe, .in = in, .view = parsed ? &view : NULL,
+			       .v = out};
+	copy_header(job.view, "Subject", out->subject, sizeof out->subject);
+	copy_header(job.view, "Message-ID", out->message_id, sizeof out->message_id);
+	for (size_t i = 0; i < sizeof stages / sizeof *stages; i++) {
+		if (stages[i].scoring && (out->final || out->skip_scoring))
+			continue;
+		if (stages[i].run(&job) < 0)
+			log_warn("scan: stage %s failed", stages[i].name);
+	}
+	if (parsed)
+		msgview_free(&view);
+	return 0;
+}

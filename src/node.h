@@ -1,0 +1,38 @@
+/* Everything one rampart node runs on: the event loop, its stores and
+ * its services. One instance per rampartd process. */
+#ifndef RAMPART_NODE_H
+#define RAMPART_NODE_H
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+#include <stdint.h>
+
+#include "mail/spool.h"
+#include "store/bootstrap.h"
+
+struct config_store;
+struct pool;
+struct filter_engine;
+struct queue;
+struct smtp_server;
+struct web;
+
+struct node {
+	struct event_base *base;
+	struct bootstrap boot;
+	struct config_store *cfg;
+	struct spool spool;
+	struct pool *pool;
+	struct filter_engine *fe;
+	struct queue *queue;
+	struct smtp_server *smtp;
+	struct web *web;
+	SSL_CTX *tls_server;
+	SSL_CTX *tls_client;
+	char db_path[4200];
+	int64_t started_ms;
+	int draining;
+	int scan_threads;
+};
+
+#endif

@@ -1,0 +1,212 @@
+/* rampartd: one rampart node. Runs in the foreground (systemd style).
+ * SIGTERM/SIGINT drain and exit, SIGHUP reloads. */
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "filter/pipeline.h"
+#include "node.h"
+#include "smtp/queue.h"
+#include "smtp/server.h"
+#include "store/config.h"
+#include "store/db.h"
+#include "store/msglog.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+#include "util/pool.h"
+#include "util/timeutil.h"
+#include "util/tls.h"
+#include "web/web.h"
+
+static struct node node;
+static struct event *drain_check;
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: rampartd -c CONFIG_FILE\n");
+	exit(2);
+}
+
+static void apply_log_level(const char *lvl)
+{
+	static const char *names[] = {"debug", "info", "warning", "error"};
+	for (int i = 0; i < 4; i++)
+		if (strcmp(lvl, names[i]) == 0)
+			log_set_level((enum log_level)i);
+}
+
+static void *worker_init(int index, void *user)
+{
+	(void)index;
+	struct err e;
+	struct filter_thread *ft = filter_thread_new(user, &e);
+	if (!ft)
+		log_fatal("scan thread: %s", e.msg);
+	return ft;
+}
+
+static void worker_fini(void *ctx)
+{
+	filter_thread_free(ctx);
+}
+
+static void init_database(struct node *n)
+{
+	struct err e;
+	sqlite3 *db = db_open(n->db_path, &e);
+	if (!db || msglog_init(db, &e) < 0 || queue_db_init(db, &e) < 0)
+		log_fatal("database %s: %s", n->db_path, e.msg);
+	sqlite3_close(db);
+}
+
+static void init_tls(struct node *n)
+{
+	struct err e;
+	struct bootstrap *b = &n->boot;
+	if (tls_ensure_selfsigned(b->tls_cert, b->tls_key, b->hostname, &e) < 0)
+		log_fatal("TLS: %s", e.msg);
+	n->tls_server = tls_server_ctx(b->tls_cert, b->tls_key, &e);
+	if (!n->tls_server)
+		log_fatal("TLS: %s", e.msg);
+	n->tls_client = tls_client_ctx(&e);
+	if (!n->tls_client)
+		log_fatal("TLS: %s", e.msg);
+}
+
+static void start_services(struct node *n)
+{
+	struct err e;
+	n->fe = filter_engine_new(n->cfg, n->boot.data_dir, &e);
+	if (!n->fe)
+		log_fatal("filters: %s", e.msg);
+	int threads = (int)config_int(n->cfg, "scan_threads", NULL, NULL);
+	if (threads <= 0)
+		threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	n->scan_threads = threads > 0 ? threads : 1;
+	n->pool = pool_new(n->base, n->scan_threads, worker_init, worker_fini, n->fe);
+	n->queue = queue_new(n, &e);
+	if (!n->queue || queue_recover(n->queue, &e) < 0)
+		log_fatal("queue: %s", e.msg);
+	n->smtp = smtp_server_new(n, &e);
+	for (int i = 0; i < n->boot.n_smtp_listen; i++)
+		if (smtp_server_listen(n->smtp, n->boot.smtp_listen[i], &e) < 0)
+			log_fatal("smtp: %s", e.msg);
+	n->web = web_new(n, &e);
+	for (int i = 0; i < n->boot.n_http_listen; i++)
+		if (web_listen_https(n->web, n->boot.http_listen[i], &e) < 0)
+			log_fatal("web: %s", e.msg);
+	if (web_listen_local(n->web, n->boot.control_socket, &e) < 0)
+		log_fatal("web: %s", e.msg);
+}
+
+static void on_drain_check(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct node *n = arg;
+	if (smtp_server_sessions(n->smtp) == 0 && pool_busy(n->pool) == 0) {
+		log_info("rampartd: drained, exiting");
+		event_base_loopexit(n->base, NULL);
+	}
+}
+
+static void on_term(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	struct node *n = arg;
+	if (n->draining) {
+		log_info("rampartd: second signal, exiting now");
+		event_base_loopexit(n->base, NULL);
+		return;
+	}
+	int timeout = (int)config_int(n->cfg, "smtp_drain_timeout", NULL, NULL);
+	log_info("rampartd: signal %d, draining (up to %ds)", (int)sig, timeout);
+	n->draining = 1;
+	smtp_server_drain(n->smtp, timeout);
+	queue_stop(n->queue);
+	drain_check = event_new(n->base, -1, EV_PERSIST, on_drain_check, n);
+	struct timeval tv = {0, 100000};
+	event_add(drain_check, &tv);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	struct node *n = arg;
+	struct bootstrap fresh;
+	struct err e;
+	if (bootstrap_load(n->boot.path, &fresh, &e) < 0) {
+		log_error("reload: %s (keeping the running configuration)", e.msg);
+		return;
+	}
+	apply_log_level(fresh.log_level);
+	if (filter_engine_reload(n->fe, &e) < 0)
+		log_error("reload: filters: %s (keeping the running rules)", e.msg);
+	log_info("rampartd: reloaded (listen addresses change on restart)");
+}
+
+int main(int argc, char **argv)
+{
+	const char *conf = NULL;
+	int opt;
+	while ((opt = getopt(argc, argv, "c:")) != -1) {
+		if (opt == 'c')
+			conf = optarg;
+		else
+			usage();
+	}
+	if (!conf)
+		usage();
+	log_set_ident("rampartd");
+	struct err e;
+	struct node *n = &node;
+	if (bootstrap_load(conf, &n->boot, &e) < 0) {
+		fprintf(stderr, "rampartd: %s\n", e.msg);
+		return 1;
+	}
+	apply_log_level(n->boot.log_level);
+	signal(SIGPIPE, SIG_IGN);
+	evthread_use_pthreads();
+	n->base = event_base_new();
+	n->started_ms = time_now_ms();
+	if (fs_mkdir_p(n->boot.data_dir, 0700, &e) < 0 || spool_init(&n->spool, n->boot.data_dir, &e) < 0)
+		log_fatal("%s", e.msg);
+	snprintf(n->db_path, sizeof n->db_path, "%s/rampart.db", n->boot.data_dir);
+	init_database(n);
+	n->cfg = config_open(n->db_path, &e);
+	if (!n->cfg)
+		log_fatal("config store: %s", e.msg);
+	init_tls(n);
+	start_services(n);
+	struct event *sigterm = evsignal_new(n->base, SIGTERM, on_term, n);
+	struct event *sigint = evsignal_new(n->base, SIGINT, on_term, n);
+	struct event *sighup = evsignal_new(n->base, SIGHUP, on_hup, n);
+	event_add(sigterm, NULL);
+	event_add(sigint, NULL);
+	event_add(sighup, NULL);
+	log_info("rampartd: ready (host %s, data %s, %d scan threads)", n->boot.hostname,
+		 n->boot.data_dir, n->scan_threads);
+	event_base_dispatch(n->base);
+
+	smtp_server_free(n->smtp);
+	web_free(n->web);
+	pool_free(n->pool);
+	queue_free(n->queue);
+	filter_engine_free(n->fe);
+	config_close(n->cfg);
+	event_free(sigterm);
+	event_free(sigint);
+	event_free(sighup);
+	if (drain_check)
+		event_free(drain_check);
+	SSL_CTX_free(n->tls_server);
+	SSL_CTX_free(n->tls_client);
+	event_base_free(n->base);
+	unlink(n->boot.control_socket);
+	return 0;
+}

@@ -1,0 +1,39 @@
+/* The delivery queue: every accepted message until each recipient is
+ * delivered, bounced or handed to quarantine. The spool file is the
+ * durable record; per-recipient progress is kept in SQLite (table
+ * queue_rcpt) and rebuilt from the spool if it is missing. */
+#ifndef RAMPART_SMTP_QUEUE_H
+#define RAMPART_SMTP_QUEUE_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stddef.h>
+
+#include "filter/pipeline.h"
+#include "mail/spool.h"
+#include "util/err.h"
+
+struct node;
+struct queue;
+
+int queue_db_init(sqlite3 *db, struct err *e);
+struct queue *queue_new(struct node *n, struct err *e);
+/* Worker thread, after the spool commit: records each recipient's
+ * action so a restart does not re-decide it. */
+int queue_store_new(sqlite3 *db, const struct envelope *env, const enum action *rcpt_action,
+		    struct err *e);
+/* Loop thread: takes over env (its fields are moved out). */
+void queue_add(struct queue *q, struct envelope *env, size_t body_off, size_t body_len,
+	       const enum action *rcpt_action);
+/* Loads the spool at start-up (messages accepted before a crash). */
+int queue_recover(struct queue *q, struct err *e);
+/* Retries every deferred recipient now. */
+void queue_flush(struct queue *q);
+json_t *queue_list(struct queue *q);
+size_t queue_size(const struct queue *q);
+/* Stops starting deliveries; in-flight ones are abandoned (they stay in
+ * the spool and are retried after restart). */
+void queue_stop(struct queue *q);
+void queue_free(struct queue *q);
+
+#endif

@@ -1,0 +1,439 @@
+/* Transports of the delivery queue: SMTP to a destination server (with
+ * connection reuse), a local Maildir, and the DSN for failed recipients.
+ * Name resolution and Maildir writes are blocking, so they run on the
+ * worker pool; SMTP runs on the loop. */
+#include <arpa/nameser.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <resolv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "node.h"
+#include "smtp/dsn.h"
+#include "smtp/maildir.h"
+#include "smtp/queue_int.h"
+#include "store/config.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/metrics.h"
+#include "util/net.h"
+#include "util/pool.h"
+#include "util/timeutil.h"
+
+#define DEST_RESOLVE_TTL_MS 60000
+#define CONN_IDLE_SECONDS 5
+
+static void fail_all(struct queue *q, struct attempt *a, const char *text)
+{
+	for (int k = 0; k < a->n; k++)
+		queue_rcpt_result(q, a->m, a->idx[k], 0, NULL, text);
+	queue_attempt_finished(q, a);
+}
+
+/* ---- Maildir (worker) ---- */
+
+static void maildir_work(void *ctx, void *arg)
+{
+	(void)ctx;
+	struct attempt *a = arg;
+	for (int k = 0; k < a->n; k++) {
+		struct err e;
+		a->maildir_rc[k] = maildir_deliver(a->maildir_path, a->rcpts[k], a->m->env.mail_from,
+						   a->m->fd, (off_t)a->m->body_off, a->m->body_len,
+						   &e);
+		if (a->maildir_rc[k] < 0)
+			log_error("queue: %s: maildir: %s", a->m->env.id, e.msg);
+	}
+}
+
+static void maildir_done(void *arg)
+{
+	struct attempt *a = arg;
+	a->d->active--;
+	for (int k = 0; k < a->n; k++)
+		queue_rcpt_result(a->q, a->m, a->idx[k], a->maildir_rc[k] == 0 ? 250 : 451,
+				  a->maildir_rc[k] == 0 ? "2.0.0" : "4.3.0",
+				  a->maildir_rc[k] == 0 ? "delivered to maildir"
+							: "maildir delivery failed");
+	queue_attempt_finished(a->q, a);
+}
+
+/* ---- name resolution (worker) ---- */
+
+struct resolve_job {
+	struct attempt *a;
+	char host[300];
+	int port;
+	int mx;              /* host is a mail domain: look up its MX first */
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int ok;
+	char error[200];
+};
+
+/* Lowest-preference MX of domain, or the domain itself (RFC 5321 5.1
+ * implicit MX) when it has none. */
+static void mx_lookup(const char *domain, char *out, size_t outlen)
+{
+	unsigned char ans[4096];
+	snprintf(out, outlen, "%s", domain);
+	int n = res_query(domain, ns_c_in, ns_t_mx, ans, sizeof ans);
+	ns_msg msg;
+	if (n < 0 || ns_initparse(ans, n, &msg) < 0)
+		return;
+	int best = 65536;
+	for (int i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
+		ns_rr rr;
+		char name[NS_MAXDNAME];
+		if (ns_parserr(&msg, ns_s_an, i, &rr) < 0 || ns_rr_type(rr) != ns_t_mx)
+			continue;
+		int pref = ns_get16(ns_rr_rdata(rr));
+		if (pref < best && dn_expand(ns_msg_base(msg), ns_msg_end(msg),
+					     ns_rr_rdata(rr) + 2, name, sizeof name) >= 0) {
+			best = pref;
+			snprintf(out, outlen, "%s", name);
+		}
+	}
+}
+
+static void resolve_work(void *ctx, void *arg)
+{
+	(void)ctx;
+	struct resolve_job *j = arg;
+	char host[300];
+	if (j->mx)
+		mx_lookup(j->host, host, sizeof host);
+	else
+		snprintf(host, sizeof host, "%s", j->host);
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	char port[16];
+	snprintf(port, sizeof port, "%d", j->port);
+	int rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0 || !res) {
+		snprintf(j->error, sizeof j->error, "cannot resolve %s: %s", host, gai_strerror(rc));
+		return;
+	}
+	memcpy(&j->ss, res->ai_addr, res->ai_addrlen);
+	j->len = res->ai_addrlen;
+	j->ok = 1;
+	freeaddrinfo(res);
+}
+
+static void smtp_start(struct queue *q, struct attempt *a);
+
+static void resolve_done(void *arg)
+{
+	struct resolve_job *j = arg;
+	struct attempt *a = j->a;
+	struct dest *d = a->d;
+	d->resolved_at_ms = time_now_ms();
+	if (j->ok) {
+		d->resolved = 1;
+		d->addr = j->ss;
+		d->addrlen = j->len;
+		smtp_start(a->q, a);
+	} else {
+		d->resolved = -1;
+		snprintf(d->resolve_error, sizeof d->resolve_error, "%s", j->error);
+		d->active--;
+		log_warn("queue: %s", j->error);
+		fail_all(a->q, a, j->error);
+	}
+	free(j);
+}
+
+/* Parses the destination into host/port; numeric hosts resolve at once. */
+static int dest_parse(struct dest *d, char *host, size_t hostlen, int *port, int *mx)
+{
+	struct err e;
+	*mx = 0;
+	if (strncmp(d->key, "mx:", 3) == 0) {
+		snprintf(host, hostlen, "%s", d->key + 3);
+		*port = 25;
+		*mx = 1;
+		return 0;
+	}
+	const char *hp = d->key + 5; /* "smtp:" */
+	if (net_split_hostport(hp, host, hostlen, port, &e) < 0) {
+		snprintf(host, hostlen, "%s", hp);
+		*port = 25;
+	}
+	return 0;
+}
+
+/* ---- SMTP (loop) ---- */
+
+static void conn_park(struct qconn *qc);
+static void conn_drop(struct qconn *qc);
+
+static void on_txn(struct smtp_client *c, int conn_ok, const struct smtp_reply *replies, int n,
+		   void *arg)
+{
+	(void)c;
+	struct qconn *qc = arg;
+	struct attempt *a = qc->a;
+	qc->a = NULL;
+	for (int k = 0; k < n && k < a->n; k++)
+		queue_rcpt_result(a->q, a->m, a->idx[k], replies[k].code, replies[k].enhanced,
+				  replies[k].text);
+	if (conn_ok && smtp_client_usable(qc->c))
+		conn_park(qc);
+	else
+		conn_drop(qc);
+	queue_attempt_finished(a->q, a);
+}
+
+static void conn_send(struct qconn *qc, struct attempt *a)
+{
+	struct qmsg *m = a->m;
+	qc->a = a;
+	a->conn = qc;
+	struct smtp_txn t = {
+		.mail_from = m->env.mail_from,
+		.rcpts = a->rcpts,
+		.nrcpt = a->n,
+		.fd = m->fd,
+		.body_offset = (off_t)m->body_off,
+		.body_len = m->body_len,
+		.smtputf8 = m->env.smtputf8,
+		.body_8bit = m->env.body_8bit,
+		.size_hint = m->body_len,
+	};
+	if (smtp_client_send(qc->c, &t, on_txn, qc) < 0) {
+		qc->a = NULL;
+		conn_drop(qc);
+		fail_all(a->q, a, "local error: cannot start transaction");
+	}
+}
+
+static void on_ready(struct smtp_client *c, int ok, const struct smtp_reply *why, void *arg)
+{
+	(void)c;
+	struct qconn *qc = arg;
+	struct attempt *a = qc->a;
+	if (ok) {
+		conn_send(qc, a);
+		return;
+	}
+	qc->a = NULL;
+	char text[600];
+	if (why->code)
+		snprintf(text, sizeof text, "%s said: %d %s", qc->d->key, why->code, why->text);
+	else
+		snprintf(text, sizeof text, "%s: %s", qc->d->key, why->text);
+	conn_drop(qc);
+	/* a 5xx greeting refuses the whole connection: permanent for all */
+	for (int k = 0; k < a->n; k++)
+		queue_rcpt_result(a->q, a->m, a->idx[k], why->code >= 500 ? why->code : 0,
+				  why->enhanced, text);
+	queue_attempt_finished(a->q, a);
+}
+
+static void on_idle_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct qconn *qc = arg;
+	struct dest *d = qc->d;
+	for (struct qconn **pp = &d->idle; *pp; pp = &(*pp)->next)
+		if (*pp == qc) {
+			*pp = qc->next;
+			break;
+		}
+	conn_drop(qc);
+}
+
+static void conn_park(struct qconn *qc)
+{
+	struct dest *d = qc->d;
+	qc->next = d->idle;
+	d->idle = qc;
+	struct timeval tv = {CONN_IDLE_SECONDS, 0};
+	evtimer_add(qc->idle_timer, &tv);
+}
+
+static void conn_drop(struct qconn *qc)
+{
+	qc->d->active--;
+	smtp_client_close(qc->c);
+	event_free(qc->idle_timer);
+	free(qc);
+}
+
+static void smtp_start(struct queue *q, struct attempt *a)
+{
+	struct node *n = q->node;
+	struct dest *d = a->d;
+	struct qconn *qc = calloc(1, sizeof *qc);
+	qc->d = d;
+	qc->a = a;
+	qc->idle_timer = evtimer_new(n->base, on_idle_timeout, qc);
+	struct smtp_client_opts opts = {
+		.helo_name = n->boot.hostname,
+		.connect_timeout_s = (int)config_int(n->cfg, "queue_connect_timeout", NULL, NULL),
+		.command_timeout_s = (int)config_int(n->cfg, "queue_command_timeout", NULL, NULL),
+		.data_timeout_s = (int)config_int(n->cfg, "queue_command_timeout", NULL, NULL),
+		.tls_ctx = n->tls_client,
+	};
+	qc->c = smtp_client_connect(n->base, (struct sockaddr *)&d->addr, d->addrlen, &opts,
+				    on_ready, qc);
+	if (!qc->c) {
+		event_free(qc->idle_timer);
+		free(qc);
+		d->active--;
+		fail_all(q, a, "local error: cannot connect");
+	}
+}
+
+static void smtp_attempt(struct queue *q, struct attempt *a)
+{
+	struct dest *d = a->d;
+	if (d->idle) {
+		struct qconn *qc = d->idle;
+		d->idle = qc->next;
+		evtimer_del(qc->idle_timer);
+		conn_send(qc, a);
+		return;
+	}
+	d->active++;
+	int64_t now = time_now_ms();
+	if (d->resolved && now - d->resolved_at_ms < DEST_RESOLVE_TTL_MS) {
+		if (d->resolved > 0) {
+			smtp_start(q, a);
+		} else {
+			d->active--;
+			fail_all(q, a, d->resolve_error);
+		}
+		return;
+	}
+	struct resolve_job *j = calloc(1, sizeof *j);
+	j->a = a;
+	dest_parse(d, j->host, sizeof j->host, &j->port, &j->mx);
+	struct err e;
+	if (!j->mx && net_parse_addr(j->host, j->port, &j->ss, &j->len, &e) == 0) {
+		j->ok = 1;
+		resolve_done(j); /* numeric: no lookup needed */
+		return;
+	}
+	pool_submit(q->node->pool, resolve_work, resolve_done, j);
+}
+
+void deliver_start(struct queue *q, struct attempt *a)
+{
+	struct dest *d = a->d;
+	if (strncmp(d->key, "maildir:", 8) == 0) {
+		snprintf(a->maildir_path, sizeof a->maildir_path, "%s", d->key + 8);
+		d->active++;
+		pool_submit(q->node->pool, maildir_work, maildir_done, a);
+		return;
+	}
+	smtp_attempt(q, a);
+}
+
+void deliver_dest_free(struct dest *d)
+{
+	while (d->idle) {
+		struct qconn *qc = d->idle;
+		d->idle = qc->next;
+		conn_drop(qc);
+	}
+	free(d);
+}
+
+/* ---- DSN (worker) ---- */
+
+struct dsn_job {
+	struct queue *q;
+	struct qmsg *m;
+	struct envelope env;
+	size_t body_off, body_len;
+	int ok;
+};
+
+static int dsn_spool(struct dsn_job *j, struct buf *msg, sqlite3 *db, struct err *e)
+{
+	struct node *n = j->q->node;
+	struct envelope *env = &j->env;
+	spool_new_id(env->id);
+	env->time_ms = time_now_ms();
+	snprintf(env->client_ip, sizeof env->client_ip, "127.0.0.1");
+	snprintf(env->helo, sizeof env->helo, "%s", n->boot.hostname);
+	env->mail_from[0] = '\0';
+	if (envelope_add_rcpt(env, j->m->env.mail_from) < 0)
+		return err_set(e, "out of memory");
+	struct spool_writer w;
+	if (spool_begin(&n->spool, env, &w, e) < 0)
+		return -1;
+	spool_write(&w, msg->data, msg->len);
+	if (spool_commit(&n->spool, &w, e) < 0) {
+		spool_abort(&w);
+		return -1;
+	}
+	j->body_off = w.env_len;
+	j->body_len = w.body_len;
+	enum action allow = ACTION_ALLOW;
+	return queue_store_new(db, env, &allow, e);
+}
+
+static void dsn_work(void *ctx, void *arg)
+{
+	struct dsn_job *j = arg;
+	struct qmsg *m = j->m;
+	struct dsn_rcpt *dr = calloc((size_t)m->nr, sizeof *dr);
+	int nd = 0;
+	for (int i = 0; i < m->nr; i++) {
+		if (m->r[i].state != QR_FAILED)
+			continue;
+		dr[nd].rcpt = m->r[i].addr;
+		dr[nd].status = m->r[i].status;
+		dr[nd].diagnostic = m->r[i].last_reply;
+		nd++;
+	}
+	struct buf out;
+	buf_init(&out, 1 << 20);
+	struct err e;
+	int fd = open(m->path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 &&
+	    dsn_build(&out, j->q->node->boot.hostname, m->env.mail_from, "",
+		      (time_t)(m->env.time_ms / 1000), dr, nd, fd, (off_t)m->body_off, m->body_len,
+		      &e) == 0 &&
+	    dsn_spool(j, &out, filter_thread_db(ctx), &e) == 0)
+		j->ok = 1;
+	else
+		log_error("queue: %s: cannot create DSN: %s", m->env.id, fd < 0 ? "open" : e.msg);
+	if (fd >= 0)
+		close(fd);
+	buf_free(&out);
+	free(dr);
+}
+
+static void dsn_done(void *arg)
+{
+	struct dsn_job *j = arg;
+	struct queue *q = j->q;
+	if (j->ok) {
+		metrics_inc(M_DSN_SENT);
+		log_info("queue: %s: DSN %s queued for <%s>", j->m->env.id, j->env.id,
+			 log_esc(j->m->env.mail_from));
+		enum action allow = ACTION_ALLOW;
+		if (!q->stopped)
+			queue_add(q, &j->env, j->body_off, j->body_len, &allow);
+	}
+	envelope_free(&j->env);
+	struct attempt *a = calloc(1, sizeof *a);
+	a->q = q;
+	a->m = j->m;
+	free(j);
+	queue_attempt_finished(q, a); /* releases the hold; completes the message */
+}
+
+void deliver_make_dsn(struct queue *q, struct qmsg *m)
+{
+	struct dsn_job *j = calloc(1, sizeof *j);
+	j->q = q;
+	j->m = m;
+	pool_submit(q->node->pool, dsn_work, dsn_done, j);
+}
