@@ -15,6 +15,7 @@
 #include "store/config.h"
 #include "store/db.h"
 #include "store/msglog.h"
+#include "store/quarantine.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/pool.h"
@@ -58,7 +59,8 @@ static void init_database(struct node *n)
 {
 	struct err e;
 	sqlite3 *db = db_open(n->db_path, &e);
-	if (!db || msglog_init(db, &e) < 0 || queue_db_init(db, &e) < 0)
+	if (!db || msglog_init(db, &e) < 0 || queue_db_init(db, &e) < 0 ||
+	    quarantine_init(db, n->boot.data_dir, &e) < 0)
 		log_fatal("database %s: %s", n->db_path, e.msg);
 	sqlite3_close(db);
 }
@@ -101,6 +103,25 @@ static void start_services(struct node *n)
 			log_fatal("web: %s", e.msg);
 	if (web_listen_local(n->web, n->boot.control_socket, &e) < 0)
 		log_fatal("web: %s", e.msg);
+}
+
+/* Hourly: drop message-log rows past their retention. */
+static void purge_work(void *ctx, void *arg)
+{
+	struct node *n = arg;
+	struct err e;
+	int64_t days = config_int(n->cfg, "msglog_retention_days", NULL, NULL);
+	if (msglog_purge(filter_thread_db(ctx), time_now_ms() - days * 86400000LL, &e) < 0)
+		log_warn("message log purge: %s", e.msg);
+}
+
+static void on_purge(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct node *n = arg;
+	if (!n->draining)
+		pool_submit(n->pool, purge_work, NULL, n);
 }
 
 static void on_drain_check(evutil_socket_t fd, short what, void *arg)
@@ -189,6 +210,10 @@ int main(int argc, char **argv)
 	event_add(sigterm, NULL);
 	event_add(sigint, NULL);
 	event_add(sighup, NULL);
+	struct event *purge = event_new(n->base, -1, EV_PERSIST, on_purge, n);
+	struct timeval hour = {3600, 0};
+	event_add(purge, &hour);
+	on_purge(-1, 0, n);
 	log_info("rampartd: ready (host %s, data %s, %d scan threads)", n->boot.hostname,
 		 n->boot.data_dir, n->scan_threads);
 	event_base_dispatch(n->base);
@@ -202,6 +227,7 @@ int main(int argc, char **argv)
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(sighup);
+	event_free(purge);
 	if (drain_check)
 		event_free(drain_check);
 	SSL_CTX_free(n->tls_server);

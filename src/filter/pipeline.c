@@ -11,6 +11,7 @@
 
 struct filter_engine {
 	struct config_store *cfg;
+	struct dns *dns;
 	char data_dir[4096];
 	char db_path[4200];
 };
@@ -123,6 +124,26 @@ struct filter_engine *filter_engine_new(struct config_store *cfg, const char *da
 	snprintf(fe->data_dir, sizeof fe->data_dir, "%s", data_dir);
 	snprintf(fe->db_path, sizeof fe->db_path, "%s/rampart.db", data_dir);
 	return fe;
+}
+
+struct config_store *filter_engine_cfg(struct filter_engine *fe)
+{
+	return fe->cfg;
+}
+
+const char *filter_engine_data_dir(struct filter_engine *fe)
+{
+	return fe->data_dir;
+}
+
+void filter_engine_set_dns(struct filter_engine *fe, struct dns *dns)
+{
+	fe->dns = dns;
+}
+
+struct dns *filter_engine_dns(struct filter_engine *fe)
+{
+	return fe->dns;
 }
 
 void filter_engine_free(struct filter_engine *fe)

@@ -77,6 +77,12 @@ struct filter_thread;
 struct filter_engine *filter_engine_new(struct config_store *cfg, const char *data_dir,
 					struct err *e);
 void filter_engine_free(struct filter_engine *fe);
+struct config_store *filter_engine_cfg(struct filter_engine *fe);
+const char *filter_engine_data_dir(struct filter_engine *fe);
+/* The node's resolver (src/filter/dns.h), shared by DNSBL, URIBL, SPF. */
+struct dns;
+void filter_engine_set_dns(struct filter_engine *fe, struct dns *dns);
+struct dns *filter_engine_dns(struct filter_engine *fe);
 /* Rebuilds rules etc.; in-flight scans keep the old state. */
 int filter_engine_reload(struct filter_engine *fe, struct err *e);
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "node.h"
@@ -141,6 +142,8 @@ static void qmsg_free(struct qmsg *m)
 	envelope_free(&m->env);
 	if (m->fd >= 0)
 		close(m->fd);
+	if (m->tag_fd >= 0)
+		close(m->tag_fd);
 	free(m);
 }
 
@@ -183,6 +186,7 @@ static struct qmsg *qmsg_new(struct envelope *env, const char *queue_dir, size_t
 {
 	struct qmsg *m = calloc(1, sizeof *m);
 	m->fd = -1;
+	m->tag_fd = -1;
 	m->env = *env;
 	memset(env, 0, sizeof *env);
 	snprintf(m->path, sizeof m->path, "%s/%s", queue_dir, m->env.id);
@@ -245,6 +249,9 @@ static void msg_complete(struct queue *q, struct qmsg *m)
 	 * never loses */
 	if (unlink(m->path) < 0 && errno != ENOENT)
 		log_warn("queue: unlink %s: %s", m->path, strerror(errno));
+	char tag[4300];
+	snprintf(tag, sizeof tag, "%s.tag", m->path);
+	unlink(tag);
 	persist_remove(q, m, failed ? "bounced" : "delivered");
 	qmsg_free(m);
 	queue_gauges(q);
@@ -314,6 +321,10 @@ void queue_attempt_finished(struct queue *q, struct attempt *a)
 		close(m->fd);
 		m->fd = -1;
 	}
+	if (m->tag_fd >= 0) {
+		close(m->tag_fd);
+		m->tag_fd = -1;
+	}
 	if (msg_finished(m))
 		msg_complete(q, m);
 	queue_gauges(q);
@@ -345,13 +356,20 @@ static int dest_has_capacity(struct queue *q, struct dest *d)
 	return d->idle || d->active < config_int(q->node->cfg, "queue_max_per_destination", NULL, NULL);
 }
 
-static int msg_open(struct qmsg *m)
+static int msg_open(struct qmsg *m, int tagged)
 {
-	if (m->fd >= 0)
-		return 0;
-	m->fd = open(m->path, O_RDONLY | O_CLOEXEC);
-	if (m->fd < 0) {
-		log_error("queue: %s: %s", m->path, strerror(errno));
+	if (!tagged && m->fd < 0)
+		m->fd = open(m->path, O_RDONLY | O_CLOEXEC);
+	if (tagged && m->tag_fd < 0) {
+		char tag[4300];
+		struct stat st;
+		snprintf(tag, sizeof tag, "%s.tag", m->path);
+		m->tag_fd = open(tag, O_RDONLY | O_CLOEXEC);
+		if (m->tag_fd >= 0 && fstat(m->tag_fd, &st) == 0)
+			m->tag_len = (size_t)st.st_size;
+	}
+	if ((tagged ? m->tag_fd : m->fd) < 0) {
+		log_error("queue: %s%s: %s", m->path, tagged ? ".tag" : "", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -372,17 +390,20 @@ static void schedule_msg(struct queue *q, struct qmsg *m, int64_t now)
 			continue;
 		dest_key(q, r, key, sizeof key);
 		struct dest *d = queue_dest(q, key);
+		int tagged = r->action == ACTION_TAG;
 		if (!dest_has_capacity(q, d))
 			continue;
-		if (msg_open(m) < 0)
+		if (msg_open(m, tagged) < 0)
 			return;
 		struct attempt *a = calloc(1, sizeof *a);
 		a->q = q;
 		a->m = m;
 		a->d = d;
+		a->tagged = tagged;
 		for (int j = i; j < m->nr && a->n < SMTP_CLIENT_MAX_RCPT; j++) {
 			struct qrcpt *rj = &m->r[j];
-			if (rj->state != QR_PENDING || rj->next_try_ms > now)
+			if (rj->state != QR_PENDING || rj->next_try_ms > now ||
+			    (rj->action == ACTION_TAG) != tagged)
 				continue;
 			if (j != i) {
 				dest_key(q, rj, other, sizeof other);

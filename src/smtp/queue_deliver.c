@@ -33,6 +33,23 @@ static void fail_all(struct queue *q, struct attempt *a, const char *text)
 	queue_attempt_finished(q, a);
 }
 
+/* The bytes an attempt sends: the spool file's message, or the tagged
+ * copy (a whole file) for tagged recipients. */
+static int attempt_fd(const struct attempt *a)
+{
+	return a->tagged ? a->m->tag_fd : a->m->fd;
+}
+
+static off_t attempt_off(const struct attempt *a)
+{
+	return a->tagged ? 0 : (off_t)a->m->body_off;
+}
+
+static size_t attempt_len(const struct attempt *a)
+{
+	return a->tagged ? a->m->tag_len : a->m->body_len;
+}
+
 /* ---- Maildir (worker) ---- */
 
 static void maildir_work(void *ctx, void *arg)
@@ -42,8 +59,7 @@ static void maildir_work(void *ctx, void *arg)
 	for (int k = 0; k < a->n; k++) {
 		struct err e;
 		a->maildir_rc[k] = maildir_deliver(a->maildir_path, a->rcpts[k], a->m->env.mail_from,
-						   a->m->fd, (off_t)a->m->body_off, a->m->body_len,
-						   &e);
+						   attempt_fd(a), attempt_off(a), attempt_len(a), &e);
 		if (a->maildir_rc[k] < 0)
 			log_error("queue: %s: maildir: %s", a->m->env.id, e.msg);
 	}
@@ -195,12 +211,12 @@ static void conn_send(struct qconn *qc, struct attempt *a)
 		.mail_from = m->env.mail_from,
 		.rcpts = a->rcpts,
 		.nrcpt = a->n,
-		.fd = m->fd,
-		.body_offset = (off_t)m->body_off,
-		.body_len = m->body_len,
+		.fd = attempt_fd(a),
+		.body_offset = attempt_off(a),
+		.body_len = attempt_len(a),
 		.smtputf8 = m->env.smtputf8,
 		.body_8bit = m->env.body_8bit,
-		.size_hint = m->body_len,
+		.size_hint = attempt_len(a),
 	};
 	if (smtp_client_send(qc->c, &t, on_txn, qc) < 0) {
 		qc->a = NULL;

@@ -42,6 +42,8 @@ struct qmsg {
 	int nr;
 	int inflight;           /* deliveries running */
 	int fd;                 /* open while deliveries run */
+	int tag_fd;             /* the tagged copy (path.tag), when any rcpt is tagged */
+	size_t tag_len;
 	int dsn_done;
 };
 
@@ -64,6 +66,7 @@ struct attempt {
 	struct dest *d;
 	int idx[SMTP_CLIENT_MAX_RCPT];
 	int n;
+	int tagged;             /* send the tagged copy */
 	const char *rcpts[SMTP_CLIENT_MAX_RCPT];
 	struct qconn *conn;
 	struct err err;

@@ -195,8 +195,8 @@ int queue_recover(struct queue *q, struct err *e)
 	int loaded = 0, rescan = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || strstr(de->d_name, ".tmp"))
-			continue;
+		if (de->d_name[0] == '.' || strchr(de->d_name, '.'))
+			continue; /* temporary files and tagged copies (ID.tag) */
 		char p[4400];
 		snprintf(p, sizeof p, "%s/%s", n->spool.queue, de->d_name);
 		recover_file(q, db, p, &loaded, &rescan);

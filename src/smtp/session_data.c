@@ -16,6 +16,9 @@
 #include "smtp/session.h"
 #include "store/config.h"
 #include "store/msglog.h"
+#include "store/quarantine.h"
+#include "mail/rewrite.h"
+#include <errno.h>
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/pool.h"
@@ -215,8 +218,69 @@ static int all_blocked(const struct verdict *v)
 	return v->nrcpt > 0;
 }
 
+static int any_action(const struct verdict *v, enum action a)
+{
+	for (int i = 0; i < v->nrcpt; i++)
+		if (v->rcpt[i].action == a)
+			return 1;
+	return 0;
+}
+
+/* The copy delivered to tagged recipients: X-Spam headers and a subject
+ * prefix. Written and fsync'd next to the spool file before the 250. */
+static int write_tagged_copy(struct scan_task *t, const char *data, size_t len, struct err *e)
+{
+	struct config_store *cfg = t->node->cfg;
+	struct verdict *v = &t->v;
+	char prefix[128], path[4300];
+	const char *at = t->env.nrcpt ? strrchr(t->env.rcpts[0], '@') : NULL;
+	config_str(cfg, "tag_subject_prefix", at ? at + 1 : NULL, NULL, prefix, sizeof prefix);
+	struct buf h;
+	buf_init(&h, 256 * 1024);
+	buf_printf(&h, "X-Spam-Flag: YES\r\nX-Spam-Score: %.1f\r\n", v->score);
+	buf_printf(&h, "X-Spam-Status: Yes, score=%.1f required=%.1f tests=%s\r\n", v->score,
+		   config_float(cfg, "tag_score", at ? at + 1 : NULL, NULL),
+		   v->rules.data ? v->rules.data : "none");
+	snprintf(path, sizeof path, "%s.tag", t->w.path);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int rc = fd < 0 ? err_set(e, "create %s: %s", path, strerror(errno))
+			: rewrite_tag(data, len, prefix, h.data, fd, e);
+	if (rc == 0 && fsync(fd) < 0)
+		rc = err_set(e, "fsync %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	buf_free(&h);
+	return rc;
+}
+
+static void quarantine_rcpts(struct scan_task *t, sqlite3 *db)
+{
+	struct verdict *v = &t->v;
+	for (int i = 0; i < t->env.nrcpt; i++) {
+		if (v->rcpt[i].action != ACTION_QUARANTINE)
+			continue;
+		struct quarantine_entry q = {
+			.queue_id = t->env.id,
+			.rcpt = t->env.rcpts[i],
+			.mail_from = t->env.mail_from,
+			.subject = v->subject,
+			.score = v->score,
+			.rules = v->rules.data,
+			.reason = v->reason,
+			.time_ms = t->env.time_ms,
+			.size = (int64_t)t->w.body_len,
+			.body_off = t->w.env_len,
+		};
+		struct err e;
+		/* the spool file still holds it: on failure deliver nothing,
+		 * keep the message queued for a retry of the quarantine */
+		if (quarantine_add(db, t->node->boot.data_dir, t->w.path, &q, &e) < 0)
+			log_error("smtp: message %s: %s", t->env.id, e.msg);
+	}
+}
+
 /* Worker: scan, then make the message durable unless it is refused. */
-static void scan_task_decide(struct scan_task *t, sqlite3 *db)
+static void scan_task_decide(struct scan_task *t, sqlite3 *db, const char *data, size_t len)
 {
 	struct err e;
 	struct verdict *v = &t->v;
@@ -235,6 +299,12 @@ static void scan_task_decide(struct scan_task *t, sqlite3 *db)
 		spool_abort(&t->w);
 		return;
 	}
+	if (any_action(v, ACTION_TAG) && write_tagged_copy(t, data, len, &e) < 0) {
+		log_error("smtp: message %s: %s", t->env.id, e.msg);
+		task_reply(t, 451, "4.3.0", "Local error in processing, try again later");
+		spool_abort(&t->w);
+		return;
+	}
 	if (spool_commit(&t->node->spool, &t->w, &e) < 0) {
 		log_error("smtp: message %s: %s", t->env.id, e.msg);
 		task_reply(t, 451, "4.3.0", "Local error in processing, try again later");
@@ -242,6 +312,7 @@ static void scan_task_decide(struct scan_task *t, sqlite3 *db)
 		return;
 	}
 	t->committed = 1;
+	quarantine_rcpts(t, db);
 	t->rcpt_action = calloc((size_t)t->env.nrcpt, sizeof *t->rcpt_action);
 	for (int i = 0; i < t->env.nrcpt; i++)
 		t->rcpt_action[i] = v->rcpt[i].action;
@@ -314,9 +385,9 @@ static void scan_task_work(void *ctx, void *arg)
 	else
 		filter_scan(ft, &in, &t->v);
 	metrics_observe_scan(time_mono_us() - t0);
+	scan_task_decide(t, filter_thread_db(ft), in.data, in.len);
 	if (map != MAP_FAILED)
 		munmap(map, total);
-	scan_task_decide(t, filter_thread_db(ft));
 	scan_task_log(t, filter_thread_db(ft));
 }
 

@@ -105,6 +105,24 @@ static int b_rules(struct bootstrap *b, const char *dir, const char *v, struct e
 	return 0;
 }
 
+static int b_dns_servers(struct bootstrap *b, const char *dir, const char *v, struct err *e)
+{
+	(void)dir;
+	b->n_dns_servers = 0;
+	return set_listen_list(b->dns_servers, &b->n_dns_servers, v, e);
+}
+
+static int b_clamd(struct bootstrap *b, const char *dir, const char *v, struct err *e)
+{
+	(void)dir;
+	char host[128];
+	int port;
+	if (v[0] != '/' && net_split_hostport(v, host, sizeof host, &port, e) < 0)
+		return err_set(e, "expected a unix socket path or host:port");
+	snprintf(b->clamd, sizeof b->clamd, "%s", v);
+	return 0;
+}
+
 static int b_log_level(struct bootstrap *b, const char *dir, const char *v, struct err *e)
 {
 	(void)dir;
@@ -140,6 +158,8 @@ static const struct {
 	{"web_root", b_web_root},
 	{"rules", b_rules},
 	{"log_level", b_log_level},
+	{"dns_servers", b_dns_servers},
+	{"clamd", b_clamd},
 	{"admin_password", b_admin_password},
 };
 

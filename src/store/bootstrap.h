@@ -26,6 +26,9 @@ struct bootstrap {
 	char admin_password[256];
 	char web_root[PATH_MAX];
 	char rules_dirs[PATH_MAX];  /* colon-separated rule sources */
+	char dns_servers[BOOT_MAX_LISTEN][128]; /* host:port; none = /etc/resolv.conf */
+	int n_dns_servers;
+	char clamd[PATH_MAX];       /* clamd socket: /path or host:port; "" = none */
 };
 
 /* Loads and validates path; relative paths in it are resolved against
