@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "filter/bayes.h"
 #include "filter/pipeline.h"
 #include "node.h"
 #include "smtp/queue.h"
@@ -60,7 +61,7 @@ static void init_database(struct node *n)
 	struct err e;
 	sqlite3 *db = db_open(n->db_path, &e);
 	if (!db || msglog_init(db, &e) < 0 || queue_db_init(db, &e) < 0 ||
-	    quarantine_init(db, n->boot.data_dir, &e) < 0)
+	    quarantine_init(db, n->boot.data_dir, &e) < 0 || bayes_init(db, &e) < 0)
 		log_fatal("database %s: %s", n->db_path, e.msg);
 	sqlite3_close(db);
 }
@@ -83,7 +84,7 @@ static void start_services(struct node *n)
 {
 	struct err e;
 	n->fe = filter_engine_new(n->cfg, n->boot.data_dir, &e);
-	if (!n->fe)
+	if (!n->fe || filter_engine_load_rules(n->fe, n->boot.rules_dirs, &e) < 0)
 		log_fatal("filters: %s", e.msg);
 	int threads = (int)config_int(n->cfg, "scan_threads", NULL, NULL);
 	if (threads <= 0)

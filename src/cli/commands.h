@@ -16,5 +16,8 @@ int cmd_config_list(struct cli *c);
 int cmd_log(struct cli *c);
 int cmd_queue_list(struct cli *c);
 int cmd_queue_flush(struct cli *c);
+int cmd_train(struct cli *c);
+int cmd_scan(struct cli *c);
+int cmd_rules_check(struct cli *c);
 
 #endif

@@ -25,6 +25,9 @@ static const struct cli_command {
 	 "      [--rcpt R] [--subject S] [--client-ip IP|CIDR] [--action A] [--min-score X]"},
 	{"queue", "list", cmd_queue_list, "queue list"},
 	{"queue", "flush", cmd_queue_flush, "queue flush"},
+	{"train", NULL, cmd_train, "train [--spam DIR|FILE]... [--ham DIR|FILE]...   (in process)"},
+	{"scan", NULL, cmd_scan, "scan FILE|DIR...   (in process; --json: one object per line)"},
+	{"rules", "check", cmd_rules_check, "rules check"},
 };
 
 static void usage(FILE *f)

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "filter/bayes.h"
+#include "filter/rules.h"
 #include "store/config.h"
 #include "store/db.h"
 #include "util/log.h"
@@ -14,12 +16,25 @@ struct filter_engine {
 	struct dns *dns;
 	char data_dir[4096];
 	char db_path[4200];
+	char rule_sources[4096];   /* colon-separated */
+	struct rules_slot rules;
 };
 
 struct filter_thread {
 	struct filter_engine *fe;
 	sqlite3 *db;
+	struct rules_scratch *scratch;
 };
+
+struct rules_slot *filter_engine_rules_slot(struct filter_engine *fe)
+{
+	return &fe->rules;
+}
+
+struct rules_scratch **filter_thread_rules_scratch(struct filter_thread *ft)
+{
+	return &ft->scratch;
+}
 
 const char *action_name(enum action a)
 {
@@ -109,7 +124,11 @@ static int stage_decide(struct scan_job *job)
 	return 0;
 }
 
+/* The layers in order (DESIGN.md §1). "scoring" stages are skipped once a
+ * layer has decided or the message is allow-listed. */
 static const struct filter_stage stages[] = {
+	{"bayes", 1, stage_bayes_run},
+	{"rules", 1, stage_rules_run},
 	{"decide", 0, stage_decide},
 };
 
@@ -123,7 +142,46 @@ struct filter_engine *filter_engine_new(struct config_store *cfg, const char *da
 	fe->cfg = cfg;
 	snprintf(fe->data_dir, sizeof fe->data_dir, "%s", data_dir);
 	snprintf(fe->db_path, sizeof fe->db_path, "%s/rampart.db", data_dir);
+	rules_slot_init(&fe->rules);
 	return fe;
+}
+
+/* Parses "a:b:c" into rule sources; SpamAssassin's own files are loaded
+ * leniently (unknown directives ignored), ours strictly. */
+size_t filter_rule_sources(char *list, struct rules_source *src, size_t max)
+{
+	size_t n = 0;
+	char *save = NULL;
+	for (char *p = strtok_r(list, ":", &save); p && n < max; p = strtok_r(NULL, ":", &save)) {
+		src[n].path = p;
+		src[n].flags = strstr(p, "spamassassin") ? 0 : RULES_SRC_STRICT;
+		n++;
+	}
+	return n;
+}
+
+int filter_engine_load_rules(struct filter_engine *fe, const char *sources, struct err *e)
+{
+	if (sources)
+		snprintf(fe->rule_sources, sizeof fe->rule_sources, "%s", sources);
+	char list[4096];
+	snprintf(list, sizeof list, "%s", fe->rule_sources);
+	struct rules_source src[16];
+	size_t n = filter_rule_sources(list, src, 16);
+	struct rules_report rep;
+	rules_report_init(&rep);
+	struct ruleset *rs = rules_load(src, n, &rep, e);
+	if (rep.nerrors)
+		log_warn("rules: %u error(s), those rules skipped:\n%s", rep.nerrors,
+			 rep.errors.data ? rep.errors.data : "");
+	char summary[512];
+	rules_report_summary(&rep, summary, sizeof summary);
+	rules_report_free(&rep);
+	if (!rs)
+		return -1;
+	log_info("%s", summary);
+	rules_slot_set(&fe->rules, rs);
+	return 0;
 }
 
 struct config_store *filter_engine_cfg(struct filter_engine *fe)
@@ -148,14 +206,17 @@ struct dns *filter_engine_dns(struct filter_engine *fe)
 
 void filter_engine_free(struct filter_engine *fe)
 {
+	if (!fe)
+		return;
+	rules_slot_destroy(&fe->rules);
+	bayes_shared_reset();
 	free(fe);
 }
 
 int filter_engine_reload(struct filter_engine *fe, struct err *e)
 {
-	(void)fe;
-	(void)e;
-	return 0;
+	bayes_shared_invalidate();
+	return filter_engine_load_rules(fe, NULL, e);
 }
 
 struct filter_thread *filter_thread_new(struct filter_engine *fe, struct err *e)
@@ -175,6 +236,7 @@ void filter_thread_free(struct filter_thread *ft)
 	if (!ft)
 		return;
 	sqlite3_close(ft->db);
+	rules_scratch_free(ft->scratch);
 	free(ft);
 }
 

@@ -77,6 +77,13 @@ struct filter_thread;
 struct filter_engine *filter_engine_new(struct config_store *cfg, const char *data_dir,
 					struct err *e);
 void filter_engine_free(struct filter_engine *fe);
+/* Loads the rule set from sources ("dir:file:..."); NULL reloads the
+ * previous sources. A failure keeps the current set. */
+int filter_engine_load_rules(struct filter_engine *fe, const char *sources, struct err *e);
+/* Splits "a:b:c" (modified in place) into rule sources; SpamAssassin's
+ * own files load leniently, ours strictly. */
+struct rules_source;
+size_t filter_rule_sources(char *list, struct rules_source *src, size_t max);
 struct config_store *filter_engine_cfg(struct filter_engine *fe);
 const char *filter_engine_data_dir(struct filter_engine *fe);
 /* The node's resolver (src/filter/dns.h), shared by DNSBL, URIBL, SPF. */

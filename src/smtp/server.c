@@ -13,6 +13,13 @@
 #include "util/metrics.h"
 #include "util/net.h"
 
+static void on_rate_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	rate_prune(arg);
+}
+
 struct smtp_server *smtp_server_new(struct node *n, struct err *e)
 {
 	struct smtp_server *srv = calloc(1, sizeof *srv);
@@ -22,6 +29,10 @@ struct smtp_server *smtp_server_new(struct node *n, struct err *e)
 	}
 	srv->node = n;
 	strmap_init(&srv->per_ip);
+	strmap_init(&srv->rates);
+	srv->rate_timer = event_new(n->base, -1, EV_PERSIST, on_rate_timer, srv);
+	struct timeval minute = {60, 0};
+	event_add(srv->rate_timer, &minute);
 	return srv;
 }
 
@@ -61,6 +72,11 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	if (ip_count(srv, ip) >= config_int(cfg, "smtp_max_connections_per_ip", NULL, NULL)) {
 		log_warn("smtp: refused %s: too many connections from this address", ip);
 		refuse(fd, "421 4.7.0 Too many connections from your address, try again later\r\n");
+		return;
+	}
+	if (rate_check(srv, ip, RATE_CONN) < 0) {
+		log_info("smtp: refused %s: connection rate limit", ip);
+		refuse(fd, "421 4.7.0 Too many connections from your address in 30 minutes, try again later\r\n");
 		return;
 	}
 	strmap_put(&srv->per_ip, ip, (void *)(ip_count(srv, ip) + 1), NULL);
@@ -158,5 +174,7 @@ void smtp_server_free(struct smtp_server *srv)
 	if (srv->drain_timer)
 		event_free(srv->drain_timer);
 	strmap_free(&srv->per_ip, NULL);
+	strmap_free(&srv->rates, free);
+	event_free(srv->rate_timer);
 	free(srv);
 }

@@ -199,6 +199,12 @@ static void cmd_mail(struct session *s, const char *arg)
 		session_close(s);
 		return;
 	}
+	if (rate_check(s->srv, s->ip, RATE_MSG) < 0) {
+		log_info("smtp: %s: message rate limit", s->ip);
+		session_reply(s, 421, "4.7.0", "Too many messages from your address in 30 minutes, try again later");
+		session_close(s);
+		return;
+	}
 	struct smtp_path path;
 	struct err e;
 	int code = 501;

@@ -83,6 +83,8 @@ struct smtp_server {
 	struct session *sessions;
 	int nsessions;
 	struct strmap per_ip;     /* ip -> (intptr_t) open sessions */
+	struct strmap rates;      /* ip -> struct rate_entry (ratelimit.c) */
+	struct event *rate_timer;
 	struct event *drain_timer;
 	int draining;
 };
@@ -101,6 +103,11 @@ int session_client_error(struct session *s);   /* counts; returns -1 when closed
 void session_data_begin(struct session *s);
 void session_data_read(struct session *s);
 void session_data_abandon(struct session *s); /* on close during DATA/scan */
+
+/* ratelimit.c: 0 = within the limit (and counted), -1 = over it */
+enum { RATE_CONN, RATE_MSG };
+int rate_check(struct smtp_server *srv, const char *ip, int kind);
+void rate_prune(struct smtp_server *srv);
 
 /* server.c */
 void server_session_gone(struct smtp_server *srv, struct session *s);
