@@ -101,9 +101,11 @@ static int stage_decide(struct scan_job *job)
 		const char *rcpt = job->in->rcpts[i];
 		const char *at = strrchr(rcpt, '@');
 		const char *domain = at ? at + 1 : NULL;
-		double block = config_float(cfg, "block_score", domain, NULL);
-		double quar = config_float(cfg, "quarantine_score", domain, NULL);
-		double tag = config_float(cfg, "tag_score", domain, NULL);
+		/* user -> domain -> global: each recipient's own thresholds */
+		const char *user = rcpt[0] ? rcpt : NULL;
+		double block = config_float(cfg, "block_score", domain, user);
+		double quar = config_float(cfg, "quarantine_score", domain, user);
+		double tag = config_float(cfg, "tag_score", domain, user);
 		enum action a = ACTION_ALLOW;
 		/* a threshold of 10 or more disables its action */
 		if (block < 10 && v->score >= block)

@@ -25,6 +25,12 @@ int queue_store_new(sqlite3 *db, const struct envelope *env, const enum action *
 /* Loop thread: takes over env (its fields are moved out). */
 void queue_add(struct queue *q, struct envelope *env, size_t body_off, size_t body_len,
 	       const enum action *rcpt_action);
+/* Worker thread: spools a locally made message (CRLF, dot-unstuffed)
+ * for the recipients and queues it for delivery (queue_add runs on the
+ * loop). Durable when it returns 0; *id_out gets its queue id. */
+int queue_submit_local(struct node *n, sqlite3 *db, const char *mail_from,
+		       const char *const *rcpts, int nrcpt, const char *data, size_t len,
+		       char *id_out, size_t id_len, struct err *e);
 /* Loads the spool at start-up (messages accepted before a crash). */
 int queue_recover(struct queue *q, struct err *e);
 /* Retries every deferred recipient now. */

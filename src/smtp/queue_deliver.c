@@ -364,35 +364,8 @@ void deliver_dest_free(struct dest *d)
 struct dsn_job {
 	struct queue *q;
 	struct qmsg *m;
-	struct envelope env;
-	size_t body_off, body_len;
 	int ok;
 };
-
-static int dsn_spool(struct dsn_job *j, struct buf *msg, sqlite3 *db, struct err *e)
-{
-	struct node *n = j->q->node;
-	struct envelope *env = &j->env;
-	spool_new_id(env->id);
-	env->time_ms = time_now_ms();
-	snprintf(env->client_ip, sizeof env->client_ip, "127.0.0.1");
-	snprintf(env->helo, sizeof env->helo, "%s", n->boot.hostname);
-	env->mail_from[0] = '\0';
-	if (envelope_add_rcpt(env, j->m->env.mail_from) < 0)
-		return err_set(e, "out of memory");
-	struct spool_writer w;
-	if (spool_begin(&n->spool, env, &w, e) < 0)
-		return -1;
-	spool_write(&w, msg->data, msg->len);
-	if (spool_commit(&n->spool, &w, e) < 0) {
-		spool_abort(&w);
-		return -1;
-	}
-	j->body_off = w.env_len;
-	j->body_len = w.body_len;
-	enum action allow = ACTION_ALLOW;
-	return queue_store_new(db, env, &allow, e);
-}
 
 static void dsn_work(void *ctx, void *arg)
 {
@@ -411,13 +384,19 @@ static void dsn_work(void *ctx, void *arg)
 	struct buf out;
 	buf_init(&out, 1 << 20);
 	struct err e;
+	char dsn_id[SPOOL_ID_LEN];
+	const char *to[] = {m->env.mail_from};
 	int fd = open(m->path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0 &&
 	    dsn_build(&out, j->q->node->boot.hostname, m->env.mail_from, "",
 		      (time_t)(m->env.time_ms / 1000), dr, nd, fd, (off_t)m->body_off, m->body_len,
 		      &e) == 0 &&
-	    dsn_spool(j, &out, filter_thread_db(ctx), &e) == 0)
+	    queue_submit_local(j->q->node, filter_thread_db(ctx), "", to, 1, out.data, out.len,
+			       dsn_id, sizeof dsn_id, &e) == 0) {
 		j->ok = 1;
+		log_info("queue: %s: DSN %s queued for <%s>", m->env.id, dsn_id,
+			 log_esc(m->env.mail_from));
+	}
 	else
 		log_error("queue: %s: cannot create DSN: %s", m->env.id, fd < 0 ? "open" : e.msg);
 	if (fd >= 0)
@@ -430,15 +409,8 @@ static void dsn_done(void *arg)
 {
 	struct dsn_job *j = arg;
 	struct queue *q = j->q;
-	if (j->ok) {
+	if (j->ok)
 		metrics_inc(M_DSN_SENT);
-		log_info("queue: %s: DSN %s queued for <%s>", j->m->env.id, j->env.id,
-			 log_esc(j->m->env.mail_from));
-		enum action allow = ACTION_ALLOW;
-		if (!q->stopped)
-			queue_add(q, &j->env, j->body_off, j->body_len, &allow);
-	}
-	envelope_free(&j->env);
 	struct attempt *a = calloc(1, sizeof *a);
 	a->q = q;
 	a->m = j->m;
