@@ -22,11 +22,39 @@ static void on_write_close(struct bufferevent *bev, void *arg);
 
 /* Sessions are never freed from inside their own command handlers: a
  * close with nothing left to write is finished by this event. */
+static void on_under_drain(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	(void)info;
+	struct session *s = arg;
+	if (evbuffer_get_length(buf) == 0)
+		event_active(s->close_ev, EV_TIMEOUT, 0);
+}
+
+/* Whether bytes still wait to go out. Under TLS the filter's own buffer
+ * empties first; the ciphertext then sits in the socket bufferevent
+ * below it, and closing before that drains would lose the last reply. */
+static int output_pending(struct session *s)
+{
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
+		return 1;
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+	if (!under)
+		return 0;
+	struct evbuffer *out = bufferevent_get_output(under);
+	if (evbuffer_get_length(out) == 0)
+		return 0;
+	if (!s->under_cb)
+		s->under_cb = evbuffer_add_cb(out, on_under_drain, s);
+	return 1;
+}
+
 static void on_close_ev(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	session_free(arg);
+	struct session *s = arg;
+	if (!output_pending(s))
+		session_free(s);
 }
 
 static void limits_load(struct session_limits *l, struct config_store *cfg)
@@ -129,8 +157,9 @@ void session_close(struct session *s)
 
 static void on_write_close(struct bufferevent *bev, void *arg)
 {
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		session_free(arg);
+	struct session *s = arg;
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 && !output_pending(s))
+		session_free(s);
 }
 
 int session_client_error(struct session *s)

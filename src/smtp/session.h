@@ -50,6 +50,7 @@ struct session {
 	struct node *node;
 	struct bufferevent *bev;
 	struct event *close_ev;
+	struct evbuffer_cb_entry *under_cb; /* drain watch under TLS while closing */
 	struct session *prev, *next;
 	char ip[64];
 	char helo[256];
