@@ -137,6 +137,7 @@ static void make_boundary(char *out, size_t outlen, const struct buf *hdrs)
 struct dsn_ctx {
 	struct buf *out;
 	const char *mta;
+	const char *from;   /* From: address, NULL = MAILER-DAEMON@mta */
 	const char *boundary;
 	int eight;          /* 8-bit addresses: RFC 6533 types */
 	int all_delayed;
@@ -144,10 +145,14 @@ struct dsn_ctx {
 
 static int put_header(struct dsn_ctx *x, const char *sender)
 {
-	char date[64], addr[ADDR_MAX];
+	char date[64], addr[ADDR_MAX], from[ADDR_MAX];
 	time_rfc5322(time(NULL), date, sizeof date);
+	if (x->from && *x->from)
+		clean(from, sizeof from, x->from, 1);
+	else
+		snprintf(from, sizeof from, "MAILER-DAEMON@%s", x->mta);
 	return buf_printf(x->out,
-			  "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n"
+			  "From: Mail Delivery System <%s>\r\n"
 			  "To: <%s>\r\n"
 			  "Subject: %s\r\n"
 			  "Date: %s\r\n"
@@ -159,7 +164,7 @@ static int put_header(struct dsn_ctx *x, const char *sender)
 			  "\r\n"
 			  "This is a MIME-encapsulated message.\r\n"
 			  "\r\n",
-			  x->mta, clean(addr, sizeof addr, sender, 1), kinds[x->all_delayed].subject,
+			  from, clean(addr, sizeof addr, sender, 1), kinds[x->all_delayed].subject,
 			  date, (long long)time(NULL), rand64(), x->mta, x->boundary);
 }
 
@@ -288,6 +293,15 @@ int dsn_build(struct buf *out, const char *reporting_mta, const char *orig_sende
 	      const char *orig_envid, time_t arrival, const struct dsn_rcpt *rcpts, int nrcpt,
 	      int fd, off_t off, size_t len, struct err *e)
 {
+	return dsn_build_from(out, NULL, reporting_mta, orig_sender, orig_envid, arrival, rcpts,
+			      nrcpt, fd, off, len, e);
+}
+
+int dsn_build_from(struct buf *out, const char *from_addr, const char *reporting_mta,
+		   const char *orig_sender, const char *orig_envid, time_t arrival,
+		   const struct dsn_rcpt *rcpts, int nrcpt, int fd, off_t off, size_t len,
+		   struct err *e)
+{
 	if (check_args(reporting_mta, orig_sender, rcpts, nrcpt, fd, e) < 0)
 		return -1;
 	struct buf hdrs;
@@ -298,7 +312,7 @@ int dsn_build(struct buf *out, const char *reporting_mta, const char *orig_sende
 	}
 	char boundary[64];
 	make_boundary(boundary, sizeof boundary, &hdrs);
-	struct dsn_ctx x = {.out = out, .mta = reporting_mta, .boundary = boundary,
+	struct dsn_ctx x = {.out = out, .mta = reporting_mta, .from = from_addr, .boundary = boundary,
 			    .eight = has_8bit(orig_sender), .all_delayed = 1};
 	for (int i = 0; i < nrcpt; i++) {
 		x.eight |= has_8bit(rcpts[i].rcpt);

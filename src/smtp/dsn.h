@@ -39,5 +39,11 @@ struct dsn_rcpt {
 int dsn_build(struct buf *out, const char *reporting_mta, const char *orig_sender,
 	      const char *orig_envid, time_t arrival, const struct dsn_rcpt *rcpts, int nrcpt,
 	      int fd, off_t off, size_t len, struct err *e);
+/* The same with the From: address given (postmaster_address); NULL or ""
+ * = MAILER-DAEMON@reporting_mta. */
+int dsn_build_from(struct buf *out, const char *from_addr, const char *reporting_mta,
+		   const char *orig_sender, const char *orig_envid, time_t arrival,
+		   const struct dsn_rcpt *rcpts, int nrcpt, int fd, off_t off, size_t len,
+		   struct err *e);
 
 #endif

@@ -384,11 +384,12 @@ static void dsn_work(void *ctx, void *arg)
 	struct buf out;
 	buf_init(&out, 1 << 20);
 	struct err e;
-	char dsn_id[SPOOL_ID_LEN];
+	char dsn_id[SPOOL_ID_LEN], postmaster[300];
+	config_str(j->q->node->cfg, "postmaster_address", NULL, NULL, postmaster, sizeof postmaster);
 	const char *to[] = {m->env.mail_from};
 	int fd = open(m->path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0 &&
-	    dsn_build(&out, j->q->node->boot.hostname, m->env.mail_from, "",
+	    dsn_build_from(&out, postmaster, j->q->node->boot.hostname, m->env.mail_from, "",
 		      (time_t)(m->env.time_ms / 1000), dr, nd, fd, (off_t)m->body_off, m->body_len,
 		      &e) == 0 &&
 	    queue_submit_local(j->q->node, filter_thread_db(ctx), "", to, 1, out.data, out.len,

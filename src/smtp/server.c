@@ -142,9 +142,9 @@ void smtp_server_drain(struct smtp_server *srv, int timeout_s)
 {
 	if (srv->draining)
 		return;
+	/* listeners stay open: on_accept answers 421 while draining, so a
+	 * client learns at once instead of waiting in the backlog */
 	srv->draining = 1;
-	for (int i = 0; i < srv->nlisteners; i++)
-		evconnlistener_disable(srv->listeners[i]);
 	/* idle sessions (between transactions) can go at once */
 	for (struct session *s = srv->sessions, *next; s; s = next) {
 		next = s->next;

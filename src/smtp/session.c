@@ -252,6 +252,7 @@ static void cmd_mail(struct session *s, const char *arg)
 	}
 	session_reset_txn(s);
 	s->have_mail = 1;
+	s->txn_max_size = s->lim.max_size;
 	snprintf(s->env.mail_from, sizeof s->env.mail_from, "%s", path.addr);
 	s->env.smtputf8 = s->params.smtputf8;
 	s->env.body_8bit = s->params.body_8bit;
@@ -307,10 +308,20 @@ static void cmd_rcpt(struct session *s, const char *arg)
 		session_client_error(s);
 		return;
 	}
+	/* a domain may have a smaller size limit than the global one */
+	size_t dmax = (size_t)config_int(s->node->cfg, "smtp_max_message_size", path.domain, NULL);
+	if (s->params.size > 0 && (size_t)s->params.size > dmax) {
+		session_reply(s, 552, "5.3.4", "Message size exceeds the limit of %zu bytes for <%s>",
+			      dmax, path.addr);
+		metrics_inc(M_RCPT_REJECTED);
+		return;
+	}
 	if (envelope_add_rcpt(&s->env, path.addr) < 0) {
 		session_reply(s, 451, "4.3.0", "Local error, try again");
 		return;
 	}
+	if (dmax < s->txn_max_size)
+		s->txn_max_size = dmax;
 	session_reply(s, 250, "2.1.5", "Recipient <%s> OK", path.addr);
 }
 

@@ -63,6 +63,7 @@ struct session {
 	int messages;
 	/* the transaction */
 	int have_mail;
+	size_t txn_max_size;  /* smallest size limit of the recipients' domains */
 	struct envelope env;
 	struct smtp_params params;
 	/* DATA */

@@ -91,7 +91,7 @@ static void data_line(struct session *s, char *line, size_t n)
 		s->data_flags |= DF_NUL;
 	size_t skip = line[0] == '.' ? 1 : 0;   /* dot-unstuffing */
 	s->data_bytes += n - skip;
-	if (s->data_bytes > s->lim.max_size) {
+	if (s->data_bytes > s->txn_max_size) {
 		s->data_flags |= DF_TOO_BIG;
 		return;
 	}
