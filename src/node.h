@@ -16,6 +16,7 @@ struct filter_engine;
 struct queue;
 struct smtp_server;
 struct web;
+struct msglog_writer;
 
 struct node {
 	struct event_base *base;
@@ -27,6 +28,7 @@ struct node {
 	struct queue *queue;
 	struct smtp_server *smtp;
 	struct web *web;
+	struct msglog_writer *msglog;  /* batches message-log writes on its own thread */
 	SSL_CTX *tls_server;
 	SSL_CTX *tls_client;
 	char db_path[4200];

@@ -17,6 +17,7 @@
 #include "store/db.h"
 #include "store/msglog.h"
 #include "store/quarantine.h"
+#include "store/users.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/pool.h"
@@ -61,9 +62,10 @@ static void init_database(struct node *n)
 	struct err e;
 	sqlite3 *db = db_open(n->db_path, &e);
 	if (!db || msglog_init(db, &e) < 0 || queue_db_init(db, &e) < 0 ||
-	    quarantine_init(db, n->boot.data_dir, &e) < 0 || bayes_init(db, &e) < 0)
+	    quarantine_init(db, n->boot.data_dir, &e) < 0 || bayes_init(db, &e) < 0 ||
+	    web_db_init(db, &e) < 0)
 		log_fatal("database %s: %s", n->db_path, e.msg);
-	sqlite3_close(db);
+	db_close(db);
 }
 
 static void init_tls(struct node *n)
@@ -200,6 +202,10 @@ int main(int argc, char **argv)
 		log_fatal("%s", e.msg);
 	snprintf(n->db_path, sizeof n->db_path, "%s/rampart.db", n->boot.data_dir);
 	init_database(n);
+	users_register_config();
+	n->msglog = msglog_writer_open(n->db_path, &e);
+	if (!n->msglog)
+		log_fatal("message log: %s", e.msg);
 	n->cfg = config_open(n->db_path, &e);
 	if (!n->cfg)
 		log_fatal("config store: %s", e.msg);
@@ -224,6 +230,7 @@ int main(int argc, char **argv)
 	pool_free(n->pool);
 	queue_free(n->queue);
 	filter_engine_free(n->fe);
+	msglog_writer_close(n->msglog);
 	config_close(n->cfg);
 	event_free(sigterm);
 	event_free(sigint);

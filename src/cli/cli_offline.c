@@ -51,7 +51,7 @@ int cli_offline_api(struct cli *c, const char *method, const char *path, json_t 
 		fprintf(stderr, "rampart: %s\n", e.msg);
 		evhttp_clear_headers(&query);
 		if (db)
-			sqlite3_close(db);
+			db_close(db);
 		return 0;
 	}
 	struct api_call call = {.node = &n, .db = db, .method = method, .body = body, .trusted = 1,
@@ -60,7 +60,7 @@ int cli_offline_api(struct cli *c, const char *method, const char *path, json_t 
 	call.param = param ? call.path + (param - p) : NULL;
 	route->fn(&call);
 	config_close(n.cfg);
-	sqlite3_close(db);
+	db_close(db);
 	evhttp_clear_headers(&query);
 	*out = call.resp;
 	return call.status ? call.status : 200;

@@ -147,7 +147,7 @@ static void offline_close(struct offline *o)
 	if (o->cfg)
 		config_close(o->cfg);
 	if (o->db)
-		sqlite3_close(o->db);
+		db_close(o->db);
 }
 
 /* ---- train ---- */

@@ -19,5 +19,22 @@ int cmd_queue_flush(struct cli *c);
 int cmd_train(struct cli *c);
 int cmd_scan(struct cli *c);
 int cmd_rules_check(struct cli *c);
+/* cmd_users.c */
+int cmd_user_add(struct cli *c);
+int cmd_user_list(struct cli *c);
+int cmd_user_passwd(struct cli *c);
+int cmd_user_delete(struct cli *c);
+int cmd_user_export(struct cli *c);
+int cmd_user_import(struct cli *c);
+int cmd_quarantine_list(struct cli *c);
+int cmd_quarantine_release(struct cli *c);
+int cmd_quarantine_delete(struct cli *c);
+int cmd_classify(struct cli *c);
+int cmd_config_export(struct cli *c);
+int cmd_config_import(struct cli *c);
+int cmd_admin_passwd(struct cli *c);
+int cmd_token_add(struct cli *c);
+int cmd_token_list(struct cli *c);
+int cmd_token_remove(struct cli *c);
 
 #endif

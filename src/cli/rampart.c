@@ -28,6 +28,22 @@ static const struct cli_command {
 	{"train", NULL, cmd_train, "train [--spam DIR|FILE]... [--ham DIR|FILE]...   (in process)"},
 	{"scan", NULL, cmd_scan, "scan FILE|DIR...   (in process; --json: one object per line)"},
 	{"rules", "check", cmd_rules_check, "rules check"},
+	{"user", "add", cmd_user_add, "user add ADDRESS [--password PASSWORD] [--send-link]"},
+	{"user", "list", cmd_user_list, "user list [--filter TEXT]"},
+	{"user", "passwd", cmd_user_passwd, "user passwd ADDRESS [--password PASSWORD]"},
+	{"user", "delete", cmd_user_delete, "user delete ADDRESS"},
+	{"user", "export", cmd_user_export, "user export FILE|-   (CSV)"},
+	{"user", "import", cmd_user_import, "user import FILE|- [--send-links]   (CSV)"},
+	{"quarantine", "list", cmd_quarantine_list, "quarantine list USER [--limit N]"},
+	{"quarantine", "release", cmd_quarantine_release, "quarantine release ID"},
+	{"quarantine", "delete", cmd_quarantine_delete, "quarantine delete ID"},
+	{"classify", NULL, cmd_classify, "classify ID spam|ham [--log]   (quarantine id; --log: message-log id)"},
+	{"config", "export", cmd_config_export, "config export FILE|-"},
+	{"config", "import", cmd_config_import, "config import FILE|-"},
+	{"admin", "passwd", cmd_admin_passwd, "admin passwd [--password PASSWORD]"},
+	{"token", "add", cmd_token_add, "token add NAME"},
+	{"token", "list", cmd_token_list, "token list"},
+	{"token", "remove", cmd_token_remove, "token remove ID"},
 };
 
 static void usage(FILE *f)

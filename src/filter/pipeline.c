@@ -237,7 +237,7 @@ void filter_thread_free(struct filter_thread *ft)
 {
 	if (!ft)
 		return;
-	sqlite3_close(ft->db);
+	db_close(ft->db);
 	rules_scratch_free(ft->scratch);
 	free(ft);
 }

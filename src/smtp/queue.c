@@ -70,7 +70,6 @@ struct persist_job {
 	int64_t next_try;
 	char last_reply[300];
 	char status[16];
-	char delivery[16];   /* message log delivery status, "" = unchanged */
 	int remove;          /* the message is finished: drop its rows */
 };
 
@@ -78,7 +77,6 @@ static void persist_work(void *ctx, void *arg)
 {
 	sqlite3 *db = filter_thread_db(ctx);
 	struct persist_job *j = arg;
-	struct err e;
 	sqlite3_stmt *st = NULL;
 	const char *sql = j->remove ? "DELETE FROM queue_rcpt WHERE id = ?"
 				    : "UPDATE queue_rcpt SET state = ?2, attempts = ?3, next_try = ?4,"
@@ -97,8 +95,6 @@ static void persist_work(void *ctx, void *arg)
 			log_warn("queue: %s: %s", j->id, sqlite3_errmsg(db));
 	}
 	sqlite3_finalize(st);
-	if (j->delivery[0] && msglog_set_delivery(db, j->id, j->delivery, &e) < 0)
-		log_warn("queue: %s: message log: %s", j->id, e.msg);
 }
 
 static void persist_done(void *arg)
@@ -117,7 +113,8 @@ static void persist_rcpt(struct queue *q, struct qmsg *m, int i, const char *del
 	j->next_try = r->next_try_ms;
 	snprintf(j->last_reply, sizeof j->last_reply, "%s", r->last_reply);
 	snprintf(j->status, sizeof j->status, "%s", r->status);
-	snprintf(j->delivery, sizeof j->delivery, "%s", delivery ? delivery : "");
+	if (delivery)
+		msglog_writer_set_delivery(q->node->msglog, m->env.id, delivery);
 	pool_submit(q->node->pool, persist_work, persist_done, j);
 }
 
@@ -125,7 +122,7 @@ static void persist_remove(struct queue *q, struct qmsg *m, const char *delivery
 {
 	struct persist_job *j = calloc(1, sizeof *j);
 	snprintf(j->id, sizeof j->id, "%s", m->env.id);
-	snprintf(j->delivery, sizeof j->delivery, "%s", delivery);
+	msglog_writer_set_delivery(q->node->msglog, m->env.id, delivery);
 	j->remove = 1;
 	pool_submit(q->node->pool, persist_work, persist_done, j);
 }

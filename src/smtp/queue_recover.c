@@ -189,7 +189,7 @@ int queue_recover(struct queue *q, struct err *e)
 		return -1;
 	DIR *d = opendir(n->spool.queue);
 	if (!d) {
-		sqlite3_close(db);
+		db_close(db);
 		return err_set(e, "cannot read %s", n->spool.queue);
 	}
 	int loaded = 0, rescan = 0;
@@ -202,7 +202,7 @@ int queue_recover(struct queue *q, struct err *e)
 		recover_file(q, db, p, &loaded, &rescan);
 	}
 	closedir(d);
-	sqlite3_close(db);
+	db_close(db);
 	if (loaded || rescan)
 		log_info("queue: recovered %d message(s), %d to be scanned again", loaded, rescan);
 	queue_kick(q);

@@ -235,22 +235,24 @@ static void cmd_mail(struct session *s, const char *arg)
 		return;
 	}
 	struct smtp_path path;
+	struct smtp_params params;
 	struct err e;
 	int code = 501;
 	char enh[16] = "5.5.4";
-	memset(&s->params, 0, sizeof s->params);
-	if (smtp_parse_path(arg, SMTP_PATH_MAIL, &path, &s->params, 0, &code, enh, sizeof enh,
+	memset(&params, 0, sizeof params);
+	if (smtp_parse_path(arg, SMTP_PATH_MAIL, &path, &params, 0, &code, enh, sizeof enh,
 			    &e) < 0) {
 		session_reply(s, code, enh, "%s", e.msg);
 		session_client_error(s);
 		return;
 	}
-	if (s->params.size > 0 && (size_t)s->params.size > s->lim.max_size) {
+	if (params.size > 0 && (size_t)params.size > s->lim.max_size) {
 		session_reply(s, 552, "5.3.4", "Message size exceeds fixed limit of %zu bytes",
 			      s->lim.max_size);
 		return;
 	}
 	session_reset_txn(s);
+	s->params = params;
 	s->have_mail = 1;
 	s->txn_max_size = s->lim.max_size;
 	snprintf(s->env.mail_from, sizeof s->env.mail_from, "%s", path.addr);

@@ -352,9 +352,9 @@ static void scan_task_log(struct scan_task *t, sqlite3 *db)
 		.queue_id = t->env.id,
 		.message_id = t->v.message_id,
 	};
-	struct err e;
-	if (msglog_insert(db, &row, &e) < 0)
-		log_warn("smtp: message log: %s", e.msg);
+	(void)db;
+	if (msglog_writer_add(t->node->msglog, &row) < 0)
+		log_warn("smtp: message log full, row for %s dropped", t->env.id);
 	buf_free(&rcpts);
 }
 
