@@ -11,7 +11,8 @@ PKGS=(
   libcmocka-dev python3-pytest openssl
   postfix clamav-daemon spamassassin dnsmasq-base
   corosync libcorosync-common-dev libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev libcfg-dev
-  iproute2 procps psmisc
+  iproute2 procps psmisc zip
+  chromium
 )
 
 missing=()

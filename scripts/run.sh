@@ -28,7 +28,9 @@ fi
 cat <<INFO
 rampart is starting (Ctrl-C stops it):
   SMTP        127.0.0.1:2525  (domains: example.com, localhost)
-  web / API   https://127.0.0.1:8443/   metrics: https://127.0.0.1:8443/metrics
+  web / API   https://127.0.0.1:8443/   (user "admin"; on the first start the generated
+              password is printed below: "initial admin password: ..."; change it with
+              $build/rampart -c $conf admin passwd)   metrics: https://127.0.0.1:8443/metrics
   config      $conf
   data        $run/data   (mail delivered to $run/data/maildir/<address>/new)
   CLI         $build/rampart -c $conf status

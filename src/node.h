@@ -17,6 +17,7 @@ struct queue;
 struct smtp_server;
 struct web;
 struct msglog_writer;
+struct dns;
 
 struct node {
 	struct event_base *base;
@@ -28,6 +29,7 @@ struct node {
 	struct queue *queue;
 	struct smtp_server *smtp;
 	struct web *web;
+	struct dns *dns;                /* resolver for DNSBL, URIBL, SPF */
 	struct msglog_writer *msglog;  /* batches message-log writes on its own thread */
 	SSL_CTX *tls_server;
 	SSL_CTX *tls_client;

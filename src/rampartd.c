@@ -8,7 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "filter/av.h"
 #include "filter/bayes.h"
+#include "filter/dns.h"
+#include "filter/fingerprint.h"
 #include "filter/pipeline.h"
 #include "node.h"
 #include "smtp/queue.h"
@@ -88,6 +91,12 @@ static void start_services(struct node *n)
 	n->fe = filter_engine_new(n->cfg, n->boot.data_dir, &e);
 	if (!n->fe || filter_engine_load_rules(n->fe, n->boot.rules_dirs, &e) < 0)
 		log_fatal("filters: %s", e.msg);
+	/* before the pool: queue_recover rescans on the workers */
+	n->dns = dns_new(n->base, (const char(*)[128])n->boot.dns_servers, n->boot.n_dns_servers, &e);
+	if (!n->dns)
+		log_error("%s: DNSBL, SPF and URIBL are skipped", e.msg);
+	filter_engine_set_dns(n->fe, n->dns);
+	av_set_clamd(n->boot.clamd);
 	int threads = (int)config_int(n->cfg, "scan_threads", NULL, NULL);
 	if (threads <= 0)
 		threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -203,6 +212,7 @@ int main(int argc, char **argv)
 	snprintf(n->db_path, sizeof n->db_path, "%s/rampart.db", n->boot.data_dir);
 	init_database(n);
 	users_register_config();
+	filter_register_config();
 	n->msglog = msglog_writer_open(n->db_path, &e);
 	if (!n->msglog)
 		log_fatal("message log: %s", e.msg);
@@ -228,6 +238,7 @@ int main(int argc, char **argv)
 	smtp_server_free(n->smtp);
 	web_free(n->web);
 	pool_free(n->pool);
+	dns_free(n->dns);
 	queue_free(n->queue);
 	filter_engine_free(n->fe);
 	msglog_writer_close(n->msglog);

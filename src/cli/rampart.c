@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "filter/pipeline.h"
 
 static const struct cli_command {
 	const char *name, *sub;
@@ -84,6 +85,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rampart: %s\n", e.msg);
 		return 2;
 	}
+	/* offline commands open the config store: its namespaces first */
+	filter_register_config();
 	const char *name = argv[i++];
 	const char *sub = i < argc ? argv[i] : NULL;
 	for (size_t k = 0; k < sizeof commands / sizeof *commands; k++) {

@@ -5,8 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "filter/attach.h"
+#include "filter/av.h"
 #include "filter/bayes.h"
+#include "filter/content.h"
+#include "filter/dnsbl.h"
+#include "filter/fingerprint.h"
+#include "filter/lists.h"
 #include "filter/rules.h"
+#include "filter/spf.h"
+#include "store/users.h"
 #include "store/config.h"
 #include "store/db.h"
 #include "util/log.h"
@@ -129,10 +137,26 @@ static int stage_decide(struct scan_job *job)
 /* The layers in order (DESIGN.md §1). "scoring" stages are skipped once a
  * layer has decided or the message is allow-listed. */
 static const struct filter_stage stages[] = {
+	{"lists", 0, stage_lists_run},             /* IP/sender/recipient allow+block */
+	{"dnsbl", 1, stage_dnsbl},                 /* skipped for allow-listed clients */
+	{"spf", 1, stage_spf},
+	{"attach", 0, stage_attach_run},           /* runs for allow-listed mail too */
+	{"av", 0, stage_av},
+	{"content", 0, stage_content_run},         /* admin regex filters */
+	{"fingerprint", 1, stage_fingerprint_run},
+	{"uribl", 1, stage_uribl},
 	{"bayes", 1, stage_bayes_run},
 	{"rules", 1, stage_rules_run},
 	{"decide", 0, stage_decide},
+	{"lists_rcpt", 0, stage_lists_rcpt_run},   /* after decide: per-recipient lists win */
 };
+
+void filter_register_config(void)
+{
+	policy_register_config();
+	dnsbl_register_config();
+	users_register_config();
+}
 
 /* ---- engine and threads ---- */
 
@@ -212,6 +236,8 @@ void filter_engine_free(struct filter_engine *fe)
 		return;
 	rules_slot_destroy(&fe->rules);
 	bayes_shared_reset();
+	policy_shared_reset();
+	fingerprint_shared_reset();
 	free(fe);
 }
 

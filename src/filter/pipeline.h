@@ -74,6 +74,10 @@ struct filter_engine;
 /* Per scan thread: scratch spaces, database connection. */
 struct filter_thread;
 
+/* Registers the config-store key namespaces of the filters and users
+ * (lists, DNSBL zones, user records); call before any config_open. */
+void filter_register_config(void);
+
 struct filter_engine *filter_engine_new(struct config_store *cfg, const char *data_dir,
 					struct err *e);
 void filter_engine_free(struct filter_engine *fe);

@@ -2,15 +2,14 @@
  * connection reuse), a local Maildir, and the DSN for failed recipients.
  * Name resolution and Maildir writes are blocking, so they run on the
  * worker pool; SMTP runs on the loop. */
-#include <arpa/nameser.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <resolv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "filter/dns.h"
 #include "node.h"
 #include "smtp/dsn.h"
 #include "smtp/maildir.h"
@@ -25,6 +24,7 @@
 
 #define DEST_RESOLVE_TTL_MS 60000
 #define CONN_IDLE_SECONDS 5
+#define DELIVER_DNS_TIMEOUT_MS 5000
 
 static void fail_all(struct queue *q, struct attempt *a, const char *text)
 {
@@ -92,38 +92,54 @@ struct resolve_job {
 
 /* Lowest-preference MX of domain, or the domain itself (RFC 5321 5.1
  * implicit MX) when it has none. */
-static void mx_lookup(const char *domain, char *out, size_t outlen)
+static void mx_lookup(struct dns *dns, const char *domain, char *out, size_t outlen)
 {
-	unsigned char ans[4096];
+	struct dns_result r;
 	snprintf(out, outlen, "%s", domain);
-	int n = res_query(domain, ns_c_in, ns_t_mx, ans, sizeof ans);
-	ns_msg msg;
-	if (n < 0 || ns_initparse(ans, n, &msg) < 0)
+	if (dns_lookup_sync(dns, DNS_T_MX, domain, DELIVER_DNS_TIMEOUT_MS, &r) < 0 ||
+	    r.status != DNS_OK)
 		return;
 	int best = 65536;
-	for (int i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
-		ns_rr rr;
-		char name[NS_MAXDNAME];
-		if (ns_parserr(&msg, ns_s_an, i, &rr) < 0 || ns_rr_type(rr) != ns_t_mx)
-			continue;
-		int pref = ns_get16(ns_rr_rdata(rr));
-		if (pref < best && dn_expand(ns_msg_base(msg), ns_msg_end(msg),
-					     ns_rr_rdata(rr) + 2, name, sizeof name) >= 0) {
-			best = pref;
-			snprintf(out, outlen, "%s", name);
+	for (int i = 0; i < r.n; i++)
+		if (r.ans[i].type == DNS_T_MX && r.ans[i].pref < best) {
+			best = r.ans[i].pref;
+			snprintf(out, outlen, "%s", dns_answer_text(&r, i));
 		}
-	}
 }
 
+/* Names go through the node's resolver (dns_servers), like every other
+ * lookup of the node; the system resolver only when there is none. */
 static void resolve_work(void *ctx, void *arg)
 {
 	(void)ctx;
 	struct resolve_job *j = arg;
+	struct dns *dns = j->a->q->node->dns;
 	char host[300];
-	if (j->mx)
-		mx_lookup(j->host, host, sizeof host);
+	if (j->mx && dns)
+		mx_lookup(dns, j->host, host, sizeof host);
 	else
 		snprintf(host, sizeof host, "%s", j->host);
+	if (dns) {
+		struct dns_result r;
+		if (dns_lookup_a_sync(dns, host, DELIVER_DNS_TIMEOUT_MS, &r) == 0 &&
+		    r.status == DNS_OK) {
+			for (int i = 0; i < r.n; i++) {
+				if (r.ans[i].type != DNS_T_A)
+					continue;
+				struct sockaddr_in *in4 = (struct sockaddr_in *)&j->ss;
+				memset(&j->ss, 0, sizeof j->ss);
+				in4->sin_family = AF_INET;
+				in4->sin_port = htons((uint16_t)j->port);
+				memcpy(&in4->sin_addr, r.ans[i].addr, 4);
+				j->len = sizeof *in4;
+				j->ok = 1;
+				return;
+			}
+		}
+		snprintf(j->error, sizeof j->error, "cannot resolve %s: %s", host,
+			 dns_status_name(r.status));
+		return;
+	}
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
 	char port[16];
 	snprintf(port, sizeof port, "%d", j->port);

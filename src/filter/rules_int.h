@@ -1,0 +1,297 @@
+/* Internals shared by rules_parse.c (the .cf parser), rules_compile.c
+ * (Vectorscan/PCRE2 compilation, meta ordering), rules_match.c and
+ * rules_eval.c. Not for other modules: they use rules.h. */
+#ifndef RAMPART_FILTER_RULES_INT_H
+#define RAMPART_FILTER_RULES_INT_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <hs/hs.h>
+#include <pcre2.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "filter/rules.h"
+#include "util/strmap.h"
+
+/* Bounds that keep a hostile or broken rule file cheap. */
+#define RULES_MAX_RULES 100000
+#define RULES_MAX_FILES 4096
+#define RULES_MAX_FILE (16u << 20)
+#define RULES_MAX_LINE (64u << 10)
+#define RULES_MAX_IF_DEPTH 64
+#define RULES_MAX_META_TOKENS 4096
+#define RULES_MAX_EVAL_ARGS 8
+#define RULES_MAX_ERRORS_TEXT (1u << 20)
+#define RULES_MAX_HITS 65535u   /* per rule, tflags multiple */
+
+/* Text limits per message (SpamAssassin scans at most 50 kB of each
+ * rendered part and 500 kB of each raw part). */
+#define RULES_MAX_BODY (256u << 10)
+#define RULES_MAX_RAWBODY (512u << 10)
+#define RULES_MAX_FULL (1u << 20)
+#define RULES_MAX_HEADER (64u << 10)
+#define RULES_MAX_URIS_TEXT (256u << 10)
+#define RULES_BODY_LINE 2048    /* SpamAssassin's MAX_BODY_LINE_LENGTH */
+
+enum rkind { RK_REGEX, RK_EXISTS, RK_EVAL, RK_META };
+
+/* Why a defined rule does not run. */
+enum rskip {
+	SKIP_NONE,
+	SKIP_ERROR,       /* reported in the error list */
+	SKIP_NET,         /* tflags net or a network eval */
+	SKIP_EVAL,        /* eval function not implemented */
+	SKIP_UNSUPPORTED, /* pseudo-header, modifier or rule type we lack */
+	SKIP_ZERO,        /* score 0 and no meta needs it */
+	SKIP_LEARN,       /* tflags learn: Bayes does this */
+};
+
+/* One definition as written (a later one of the same name replaces it). */
+struct rdef {
+	char *name;
+	unsigned file, line;
+	int strict;
+	enum rules_class cls;
+	enum rkind kind;
+	char *target;     /* header spec: "From:addr", "ALL", "exists:X" -> "X" */
+	char *re;         /* pattern without delimiters */
+	char *mods;       /* modifier letters */
+	int negate;       /* !~ */
+	char *unset;      /* [if-unset: ...] or NULL */
+	char *eval;       /* "fn(args)" */
+	char *expr;       /* meta expression */
+	int unsupported;  /* mimeheader and the like: counted, never run */
+	int dead;
+};
+
+/* Settings that may come before or after the definition they name. */
+struct rattr {
+	double score;
+	int has_score;
+	char *desc;
+	char *tflags;
+	int replace;      /* listed in replace_rules */
+};
+
+/* Parser output, consumed by rules_compile. */
+struct rules_build {
+	char **files;
+	size_t nfiles;
+	struct rdef *defs;
+	size_t ndefs, capdefs;
+	struct strmap names;     /* name -> (void *)(defs index + 1) */
+	struct strmap attrs;     /* name -> struct rattr * */
+	struct strmap rtag[4];   /* replace_tag/pre/inter/post: name -> char * */
+	char *rstart, *rend;     /* replace_start / replace_end */
+	struct strmap skipped_evals; /* fn -> (void *)count */
+	unsigned nunsupported;
+	struct rules_report *rep;
+};
+
+enum { RTAG_TAG, RTAG_PRE, RTAG_INTER, RTAG_POST };
+
+int rules_parse_source(struct rules_build *b, const struct rules_source *src, struct err *e);
+void rules_build_init(struct rules_build *b, struct rules_report *rep);
+void rules_build_free(struct rules_build *b);
+void rules_build_error(struct rules_build *b, unsigned file, unsigned line, enum rules_class cls,
+		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+struct rattr *rules_attr(struct rules_build *b, const char *name);
+/* ReplaceTags on one pattern; returns a malloc'd string. */
+char *rules_replace_tags(const struct rules_build *b, const char *re);
+/* Unescapes \# was done by the parser; splits "/re/mods", "m{re}mods". */
+int rules_split_regex(const char *s, char **re, char **mods, const char **rest, struct err *e);
+
+/* Header targets: what a header rule reads. */
+enum htype { HT_NAMED, HT_ALL, HT_TOCC, HT_MESSAGEID, HT_ENVFROM };
+
+struct htarget {
+	char *key;        /* normalised spec, e.g. "from:addr" */
+	char *hname;      /* lower-case header name for HT_NAMED */
+	enum htype type;
+	unsigned raw : 1, addr : 1, dname : 1, first : 1, last : 1;
+	int group;        /* regex group, -1 when only exists:/eval rules use it */
+	int hn;           /* HT_NAMED: index of hname among the set's names */
+};
+
+/* A regex text: one Vectorscan database plus the PCRE2-only rules. */
+struct rgroup {
+	hs_database_t *db;
+	unsigned *map;        /* database expression id -> rule index */
+	size_t nmap;
+	unsigned *members;    /* every regex rule of the group */
+	size_t nmembers;
+	unsigned *pcre;       /* rules run with PCRE2 on every message */
+	size_t npcre;
+	int cls;
+	int target;           /* header target, -1 for the other classes */
+	char key[65];         /* cache key (hex BLAKE2b of the expressions) */
+	int cached;           /* loaded from the cache */
+};
+
+enum meta_op {
+	MOP_RULE, MOP_NUM, MOP_NOT, MOP_NEG, MOP_AND, MOP_OR, MOP_ADD, MOP_SUB, MOP_MUL, MOP_DIV,
+	MOP_LT, MOP_LE, MOP_GT, MOP_GE, MOP_EQ, MOP_NE,
+};
+
+struct meta_ins {
+	enum meta_op op;
+	double num;
+	int rule;             /* MOP_RULE: rule index, -1 = unknown (0) */
+};
+
+enum rengine { ENG_NONE, ENG_HS, ENG_HS_PRE, ENG_PCRE, ENG_DROPPED };
+
+struct eval_args {
+	int n;
+	char *s[RULES_MAX_EVAL_ARGS];      /* NULL for undef */
+	double d[RULES_MAX_EVAL_ARGS];     /* numeric value (NAN if not a number) */
+	pcre2_code *re;                    /* regex argument, when the function takes one */
+};
+
+struct rule {
+	char *name;
+	char *desc;
+	unsigned file, line;
+	enum rules_class cls;
+	enum rkind kind;
+	enum rskip skip;
+	double score;
+	unsigned maxhits;
+	unsigned multiple : 1, negate : 1, nosubject : 1, absent_hit : 1, needed : 1, scored : 1,
+		 relaxed : 1, nopcre : 1;
+	enum rengine eng;
+	char *re;             /* pattern for Vectorscan (after ReplaceTags, maybe widened) */
+	unsigned hsflags;
+	pcre2_code *pc;
+	int target;           /* header target */
+	int eval;             /* eval function index */
+	struct eval_args args;
+	size_t meta_off, meta_len;
+	int meta_depth;       /* stack depth needed */
+};
+
+struct ruleset {
+	atomic_int refs;
+	unsigned gen;
+	struct rule *rules;
+	size_t nrules;
+	char **files;
+	size_t nfiles;
+	struct strmap byname;     /* name -> (void *)(index + 1), loaded rules */
+	struct htarget *targets;
+	size_t ntargets;
+	struct strmap tbyname;    /* lower-case header name -> (void *)(hn + 1) */
+	size_t nhn;               /* distinct names of HT_NAMED targets */
+	struct rgroup *groups;
+	size_t ngroups;
+	int cgroup[RULES_NCLASS]; /* body/rawbody/uri/full group, -1 if none */
+	unsigned *exists;         /* RK_EXISTS rules */
+	size_t nexists;
+	unsigned *evals;          /* RK_EVAL rules */
+	size_t nevals;
+	unsigned *metas;          /* RK_META rules in dependency order */
+	size_t nmetas;
+	struct meta_ins *prog;
+	size_t nprog;
+	int meta_stack;
+	int uses_html, uses_uppercase;
+};
+
+/* rules_compile.c */
+struct ruleset *rules_compile(struct rules_build *b, const char *cache_dir, struct err *e);
+void rules_ruleset_free(struct ruleset *rs);
+char *rules_relax_repeats(const char *re, unsigned limit);
+/* rules_db.c: builds (or loads from the cache directory) one database. */
+int rules_group_build(struct ruleset *rs, struct rgroup *g, const char *cache_dir, struct err *e);
+void rules_cache_prune(const char *cache_dir, const struct ruleset *rs);
+int rules_meta_compile(struct rules_build *b, struct ruleset *rs);
+
+/* rules_eval.c: native eval: functions. */
+#define EVAL_HTML_TAGS 40
+
+/* Per-message facts several evals share, computed on first use. */
+struct eval_cache {
+	int html_done;
+	unsigned tag_open[EVAL_HTML_TAGS], tag_close[EVAL_HTML_TAGS];
+	unsigned ntags;
+	size_t html_text;
+	int upper_done;
+	double upper;
+	int date_done;
+	int date_valid;
+	double date_diff;
+	int recip_done;
+	int sorted;
+	double similar;
+	int mime_done;
+	unsigned b64, qp, html_parts, text_parts;
+};
+
+struct eval_ctx {
+	const struct msg_view *v;
+	const struct rules_env *env;
+	struct rules_scratch *s;
+	const char *body;     /* SpamAssassin-style rendered body (subject first) */
+	size_t body_len;
+	size_t subject_len;
+	struct eval_cache c;
+};
+
+enum eval_kind { EVK_NATIVE, EVK_NET, EVK_UNKNOWN };
+/* Index of the native function, or -1 with *kind telling why not. */
+int rules_eval_lookup(const char *fn, enum eval_kind *kind);
+/* Parses "'a', 2, undef" and checks them for the function: 0, -1 with e
+ * set on bad syntax, 1 when the arguments ask for something we lack. */
+int rules_eval_prepare(int fn, const char *args, struct eval_args *out, struct err *e);
+void rules_eval_args_free(struct eval_args *a);
+int rules_eval_run(int fn, struct eval_ctx *c, const struct eval_args *a);
+/* Plugins whose functions we implement (ifplugin is true for these). */
+int rules_plugin_known(const char *name);
+/* `if can(X)` capabilities. */
+int rules_can(const char *name);
+
+/* Per scan thread: sized for the set of generation gen. */
+struct rules_scratch {
+	hs_scratch_t *hs;
+	unsigned gen;
+	size_t cap;            /* rules the arrays hold */
+	uint16_t *hits;
+	uint8_t *cand;
+	unsigned *candv;
+	size_t ncand;
+	struct rules_hit *out;
+	double *stack;
+	size_t stackcap;
+	int *hfirst;           /* per header name of the set: first header index */
+	size_t hcap;
+	pcre2_match_data *md;
+	pcre2_match_context *mctx;
+	pcre2_jit_stack *jit;
+	struct buf val, body, raw, uris;
+	size_t subject_len;
+	const struct msg_view *v;
+};
+
+/* rules_text.c: texts rules read. */
+/* Header value of a target as SpamAssassin's get() builds it; returns 1
+ * when the target exists, 0 when absent. */
+int rules_target_value(const struct ruleset *rs, struct rules_scratch *s, const struct htarget *t,
+		       const struct msg_view *v, const struct rules_env *env, struct buf *out);
+/* SpamAssassin's rendered body: subject line, then paragraphs with blanks
+ * collapsed, lines cut at 2 kB. */
+void rules_render_body(const struct msg_view *v, struct buf *out, size_t *subject_len);
+void rules_render_rawbody(const struct msg_view *v, struct buf *out);
+
+/* Helpers used by evals and the matcher. */
+const char *rules_header_first(const struct msg_view *v, const char *name, int raw);
+size_t rules_header_count(const struct msg_view *v, const char *name);
+/* First address of an address header into out (lower case kept as is). */
+int rules_addr_first(const char *value, char *out, size_t outlen);
+/* Display name of the first address into out. */
+int rules_addr_name(const char *value, char *out, size_t outlen);
+/* The time of the newest Received header, or -1. */
+time_t rules_received_time(const struct msg_view *v);
+/* RFC 5322 date into a UTC time_t, or -1. */
+time_t rules_parse_date(const char *s);
+
+#endif
