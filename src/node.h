@@ -18,19 +18,24 @@ struct smtp_server;
 struct web;
 struct msglog_writer;
 struct dns;
+struct queue_index;
+struct cluster;
 
 struct node {
 	struct event_base *base;
 	struct bootstrap boot;
 	struct config_store *cfg;
 	struct spool spool;
-	struct pool *pool;
+	struct pool *pool;            /* scan threads: CPU work */
+	struct pool *io_pool;         /* I/O threads: fsync, unlink, file creation */
 	struct filter_engine *fe;
 	struct queue *queue;
+	struct queue_index *qindex;      /* batched writer of queue_rcpt */
 	struct smtp_server *smtp;
 	struct web *web;
 	struct dns *dns;                /* resolver for DNSBL, URIBL, SPF */
 	struct msglog_writer *msglog;  /* batches message-log writes on its own thread */
+	struct cluster *cluster;        /* src/cluster: membership, replication, host map */
 	SSL_CTX *tls_server;
 	SSL_CTX *tls_client;
 	char db_path[4200];

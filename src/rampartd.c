@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cluster/cluster.h"
 #include "filter/av.h"
 #include "filter/bayes.h"
 #include "filter/dns.h"
@@ -66,7 +67,7 @@ static void init_database(struct node *n)
 	sqlite3 *db = db_open(n->db_path, &e);
 	if (!db || msglog_init(db, &e) < 0 || queue_db_init(db, &e) < 0 ||
 	    quarantine_init(db, n->boot.data_dir, &e) < 0 || bayes_init(db, &e) < 0 ||
-	    web_db_init(db, &e) < 0)
+	    web_db_init(db, &e) < 0 || cluster_db_init(db, &e) < 0)
 		log_fatal("database %s: %s", n->db_path, e.msg);
 	db_close(db);
 }
@@ -102,6 +103,11 @@ static void start_services(struct node *n)
 		threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	n->scan_threads = threads > 0 ? threads : 1;
 	n->pool = pool_new(n->base, n->scan_threads, worker_init, worker_fini, n->fe);
+	n->io_pool = pool_new(n->base, (int)config_int(n->cfg, "io_threads", NULL, NULL), worker_init,
+			      worker_fini, n->fe);
+	n->qindex = queue_index_open(n->db_path, &e);
+	if (!n->qindex)
+		log_fatal("queue index: %s", e.msg);
 	n->queue = queue_new(n, &e);
 	if (!n->queue || queue_recover(n->queue, &e) < 0)
 		log_fatal("queue: %s", e.msg);
@@ -141,7 +147,8 @@ static void on_drain_check(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct node *n = arg;
-	if (smtp_server_sessions(n->smtp) == 0 && pool_busy(n->pool) == 0) {
+	if (smtp_server_sessions(n->smtp) == 0 && pool_busy(n->pool) == 0 &&
+	    pool_busy(n->io_pool) == 0) {
 		log_info("rampartd: drained, exiting");
 		event_base_loopexit(n->base, NULL);
 	}
@@ -213,6 +220,7 @@ int main(int argc, char **argv)
 	init_database(n);
 	users_register_config();
 	filter_register_config();
+	cluster_register_config(); /* cluster: member records */
 	n->msglog = msglog_writer_open(n->db_path, &e);
 	if (!n->msglog)
 		log_fatal("message log: %s", e.msg);
@@ -220,7 +228,13 @@ int main(int argc, char **argv)
 	if (!n->cfg)
 		log_fatal("config store: %s", e.msg);
 	init_tls(n);
+	/* cluster: node-local state and the Local Host Map, before the services resolve names */
+	if (!cluster_new(n, &e))
+		log_fatal("cluster: %s", e.msg);
 	start_services(n);
+	/* cluster: a member starts corosync and rejoins by itself */
+	if (cluster_start(n->cluster, &e) < 0)
+		log_fatal("%s", e.msg);
 	struct event *sigterm = evsignal_new(n->base, SIGTERM, on_term, n);
 	struct event *sigint = evsignal_new(n->base, SIGINT, on_term, n);
 	struct event *sighup = evsignal_new(n->base, SIGHUP, on_hup, n);
@@ -235,13 +249,17 @@ int main(int argc, char **argv)
 		 n->boot.data_dir, n->scan_threads);
 	event_base_dispatch(n->base);
 
+	cluster_stop(n->cluster); /* cluster: fail waiting writers, stop corosync */
 	smtp_server_free(n->smtp);
 	web_free(n->web);
 	pool_free(n->pool);
+	pool_free(n->io_pool);
 	dns_free(n->dns);
 	queue_free(n->queue);
+	queue_index_close(n->qindex);
 	filter_engine_free(n->fe);
 	msglog_writer_close(n->msglog);
+	cluster_free(n->cluster); /* cluster: after the pools (peer jobs) */
 	config_close(n->cfg);
 	event_free(sigterm);
 	event_free(sigint);

@@ -42,6 +42,10 @@ int spool_init(struct spool *sp, const char *data_dir, struct err *e)
 {
 	snprintf(sp->incoming, sizeof sp->incoming, "%s/spool/incoming", data_dir);
 	snprintf(sp->queue, sizeof sp->queue, "%s/spool/queue", data_dir);
+	pthread_mutex_init(&sp->mu, NULL);
+	pthread_cond_init(&sp->synced, NULL);
+	sp->renamed = sp->synced_upto = 0;
+	sp->syncing = sp->nreserve = sp->refilling = 0;
 	if (fs_mkdir_p(sp->incoming, 0700, e) < 0 || fs_mkdir_p(sp->queue, 0700, e) < 0)
 		return -1;
 	return 0;
@@ -71,13 +75,64 @@ static int envelope_format(const struct envelope *env, struct buf *b)
 	return rc;
 }
 
-int spool_begin(struct spool *sp, const struct envelope *env, struct spool_writer *w,
-		struct err *e)
+static int reserve_take(struct spool *sp, char id[SPOOL_ID_LEN])
+{
+	int fd = -1;
+	pthread_mutex_lock(&sp->mu);
+	if (sp->nreserve > 0) {
+		sp->nreserve--;
+		fd = sp->reserve_fd[sp->nreserve];
+		memcpy(id, sp->reserve_id[sp->nreserve], SPOOL_ID_LEN);
+	}
+	pthread_mutex_unlock(&sp->mu);
+	return fd;
+}
+
+int spool_reserve_wanted(struct spool *sp)
+{
+	pthread_mutex_lock(&sp->mu);
+	int want = !sp->refilling && sp->nreserve < SPOOL_RESERVE / 2;
+	if (want)
+		sp->refilling = 1;
+	pthread_mutex_unlock(&sp->mu);
+	return want;
+}
+
+void spool_reserve_fill(struct spool *sp)
+{
+	for (;;) {
+		char id[SPOOL_ID_LEN], path[4200];
+		pthread_mutex_lock(&sp->mu);
+		int full = sp->nreserve >= SPOOL_RESERVE;
+		pthread_mutex_unlock(&sp->mu);
+		if (full)
+			break;
+		spool_new_id(id);
+		snprintf(path, sizeof path, "%s/%s", sp->incoming, id);
+		int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0)
+			break;
+		pthread_mutex_lock(&sp->mu);
+		sp->reserve_fd[sp->nreserve] = fd;
+		memcpy(sp->reserve_id[sp->nreserve], id, SPOOL_ID_LEN);
+		sp->nreserve++;
+		pthread_mutex_unlock(&sp->mu);
+	}
+	pthread_mutex_lock(&sp->mu);
+	sp->refilling = 0;
+	pthread_mutex_unlock(&sp->mu);
+}
+
+int spool_begin(struct spool *sp, struct envelope *env, struct spool_writer *w, struct err *e)
 {
 	memset(w, 0, sizeof *w);
+	w->fd = reserve_take(sp, env->id);
+	if (w->fd < 0)
+		spool_new_id(env->id);
 	snprintf(w->tmp_path, sizeof w->tmp_path, "%s/%s", sp->incoming, env->id);
 	snprintf(w->path, sizeof w->path, "%s/%s", sp->queue, env->id);
-	w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (w->fd < 0)
+		w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (w->fd < 0)
 		return err_set(e, "create %s: %s", w->tmp_path, strerror(errno));
 	struct buf b;
@@ -119,17 +174,47 @@ int spool_write(struct spool_writer *w, const void *p, size_t n)
 	return 0;
 }
 
-int spool_commit(const struct spool *sp, struct spool_writer *w, struct err *e)
+int spool_sync_queue_dir(struct spool *sp, struct err *e)
+{
+	int rc = 0;
+	pthread_mutex_lock(&sp->mu);
+	uint64_t mine = sp->renamed;
+	while (sp->synced_upto < mine) {
+		if (sp->syncing) {
+			pthread_cond_wait(&sp->synced, &sp->mu);
+			continue;
+		}
+		/* lead one fsync for everything renamed so far */
+		uint64_t target = sp->renamed;
+		sp->syncing = 1;
+		pthread_mutex_unlock(&sp->mu);
+		rc = fs_fsync_dir(sp->queue, e);
+		pthread_mutex_lock(&sp->mu);
+		sp->syncing = 0;
+		if (rc == 0 && target > sp->synced_upto)
+			sp->synced_upto = target;
+		pthread_cond_broadcast(&sp->synced);
+		if (rc < 0)
+			break;
+	}
+	pthread_mutex_unlock(&sp->mu);
+	return rc;
+}
+
+int spool_commit(struct spool *sp, struct spool_writer *w, struct err *e)
 {
 	if (spool_flush(w) < 0)
 		return err_set(e, "write %s: %s", w->tmp_path, strerror(errno));
-	if (fsync(w->fd) < 0)
+	if (fdatasync(w->fd) < 0)
 		return err_set(e, "fsync %s: %s", w->tmp_path, strerror(errno));
 	close(w->fd);
 	w->fd = -1;
 	if (rename(w->tmp_path, w->path) < 0)
 		return err_set(e, "rename %s: %s", w->tmp_path, strerror(errno));
-	return fs_fsync_dir(sp->queue, e);
+	pthread_mutex_lock(&sp->mu);
+	sp->renamed++;
+	pthread_mutex_unlock(&sp->mu);
+	return spool_sync_queue_dir(sp, e);
 }
 
 void spool_abort(struct spool_writer *w)

@@ -34,97 +34,22 @@ int queue_db_init(sqlite3 *db, struct err *e)
 	return db_exec(db, queue_schema, e);
 }
 
-int queue_store_new(sqlite3 *db, const struct envelope *env, const enum action *rcpt_action,
-		    struct err *e)
-{
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db,
-			       "INSERT OR REPLACE INTO queue_rcpt (id, rcpt, action, state)"
-			       " VALUES (?, ?, ?, ?)",
-			       -1, &st, NULL) != SQLITE_OK)
-		return err_set(e, "queue: %s", sqlite3_errmsg(db));
-	int rc = db_exec(db, "BEGIN", e);
-	for (int i = 0; rc == 0 && i < env->nrcpt; i++) {
-		int deliverable = rcpt_action[i] == ACTION_ALLOW || rcpt_action[i] == ACTION_TAG;
-		sqlite3_bind_text(st, 1, env->id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, env->rcpts[i], -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 3, rcpt_action[i]);
-		sqlite3_bind_int(st, 4, deliverable ? QR_PENDING : QR_DONE);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = err_set(e, "queue: %s", sqlite3_errmsg(db));
-		sqlite3_reset(st);
-	}
-	sqlite3_finalize(st);
-	if (rc == 0)
-		return db_exec(db, "COMMIT", e);
-	db_exec(db, "ROLLBACK", NULL);
-	return rc;
-}
-
-/* ---- persistence jobs (run on a worker's connection) ---- */
-
-struct persist_job {
-	char id[SPOOL_ID_LEN];
-	char rcpt[512];
-	int state, attempts;
-	int64_t next_try;
-	char last_reply[300];
-	char status[16];
-	int remove;          /* the message is finished: drop its rows */
-};
-
-static void persist_work(void *ctx, void *arg)
-{
-	sqlite3 *db = filter_thread_db(ctx);
-	struct persist_job *j = arg;
-	sqlite3_stmt *st = NULL;
-	const char *sql = j->remove ? "DELETE FROM queue_rcpt WHERE id = ?"
-				    : "UPDATE queue_rcpt SET state = ?2, attempts = ?3, next_try = ?4,"
-				      " last_reply = ?5, status = ?6 WHERE id = ?1 AND rcpt = ?7";
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
-		if (!j->remove) {
-			sqlite3_bind_int(st, 2, j->state);
-			sqlite3_bind_int(st, 3, j->attempts);
-			sqlite3_bind_int64(st, 4, j->next_try);
-			sqlite3_bind_text(st, 5, j->last_reply, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 6, j->status, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 7, j->rcpt, -1, SQLITE_STATIC);
-		}
-		if (sqlite3_step(st) != SQLITE_DONE)
-			log_warn("queue: %s: %s", j->id, sqlite3_errmsg(db));
-	}
-	sqlite3_finalize(st);
-}
-
-static void persist_done(void *arg)
-{
-	free(arg);
-}
+/* ---- persistence: the index writer (queue_index.c) ---- */
 
 static void persist_rcpt(struct queue *q, struct qmsg *m, int i, const char *delivery)
 {
-	struct persist_job *j = calloc(1, sizeof *j);
 	struct qrcpt *r = &m->r[i];
-	snprintf(j->id, sizeof j->id, "%s", m->env.id);
-	snprintf(j->rcpt, sizeof j->rcpt, "%s", r->addr);
-	j->state = r->state == QR_INFLIGHT ? QR_PENDING : (int)r->state;
-	j->attempts = r->attempts;
-	j->next_try = r->next_try_ms;
-	snprintf(j->last_reply, sizeof j->last_reply, "%s", r->last_reply);
-	snprintf(j->status, sizeof j->status, "%s", r->status);
+	queue_index_update(q->node->qindex, m->env.id, r->addr,
+			   r->state == QR_INFLIGHT ? QR_PENDING : (int)r->state, r->attempts,
+			   r->next_try_ms, r->last_reply, r->status);
 	if (delivery)
 		msglog_writer_set_delivery(q->node->msglog, m->env.id, delivery);
-	pool_submit(q->node->pool, persist_work, persist_done, j);
 }
 
 static void persist_remove(struct queue *q, struct qmsg *m, const char *delivery)
 {
-	struct persist_job *j = calloc(1, sizeof *j);
-	snprintf(j->id, sizeof j->id, "%s", m->env.id);
 	msglog_writer_set_delivery(q->node->msglog, m->env.id, delivery);
-	j->remove = 1;
-	pool_submit(q->node->pool, persist_work, persist_done, j);
+	queue_index_remove(q->node->qindex, m->env.id);
 }
 
 /* ---- messages ---- */
@@ -157,13 +82,13 @@ static void queue_gauges(struct queue *q)
 static void queue_link(struct queue *q, struct qmsg *m)
 {
 	/* append: oldest first keeps delivery roughly FIFO */
-	struct qmsg **pp = &q->msgs, *prev = NULL;
-	while (*pp) {
-		prev = *pp;
-		pp = &(*pp)->next;
-	}
-	m->prev = prev;
-	*pp = m;
+	m->prev = q->tail;
+	m->next = NULL;
+	if (q->tail)
+		q->tail->next = m;
+	else
+		q->msgs = m;
+	q->tail = m;
 	q->nmsgs++;
 }
 
@@ -175,6 +100,8 @@ static void queue_unlink(struct queue *q, struct qmsg *m)
 		q->msgs = m->next;
 	if (m->next)
 		m->next->prev = m->prev;
+	else
+		q->tail = m->prev;
 	q->nmsgs--;
 }
 
@@ -229,6 +156,38 @@ static int msg_has_failed(const struct qmsg *m)
 	return 0;
 }
 
+static int msg_has_action(const struct qmsg *m, enum action a)
+{
+	for (int i = 0; i < m->nr; i++)
+		if (m->r[i].action == a)
+			return 1;
+	return 0;
+}
+
+/* unlink can wait on the disk (online discard): never on the loop */
+struct unlink_job {
+	char path[4300];
+	int tagged;
+};
+
+static void unlink_work(void *ctx, void *arg)
+{
+	(void)ctx;
+	struct unlink_job *j = arg;
+	if (unlink(j->path) < 0 && errno != ENOENT)
+		log_warn("queue: unlink %s: %s", j->path, strerror(errno));
+	if (j->tagged) {
+		char tag[4400];
+		snprintf(tag, sizeof tag, "%s.tag", j->path);
+		unlink(tag);
+	}
+}
+
+static void unlink_done(void *arg)
+{
+	free(arg);
+}
+
 /* Every recipient is finished: bounce what failed, then drop the file. */
 static void msg_complete(struct queue *q, struct qmsg *m)
 {
@@ -242,16 +201,14 @@ static void msg_complete(struct queue *q, struct qmsg *m)
 	if (failed && !m->env.mail_from[0])
 		log_info("queue: %s: failed recipients of a bounce are dropped (null sender)", m->env.id);
 	queue_unlink(q, m);
-	/* unlink before the rows: a crash in between redelivers (a duplicate),
-	 * never loses */
-	if (unlink(m->path) < 0 && errno != ENOENT)
-		log_warn("queue: unlink %s: %s", m->path, strerror(errno));
-	char tag[4300];
-	snprintf(tag, sizeof tag, "%s.tag", m->path);
-	unlink(tag);
+	/* the files go first, then the rows (same I/O job order is not
+	 * needed: a crash in between redelivers, a duplicate, never a loss) */
+	struct unlink_job *j = calloc(1, sizeof *j);
+	snprintf(j->path, sizeof j->path, "%s", m->path);
+	j->tagged = m->tag_len > 0 || m->tag_fd >= 0 || msg_has_action(m, ACTION_TAG);
+	pool_submit(q->node->io_pool, unlink_work, unlink_done, j);
 	persist_remove(q, m, failed ? "bounced" : "delivered");
 	qmsg_free(m);
-	queue_gauges(q);
 }
 
 static int64_t backoff_ms(struct queue *q, int attempts)
@@ -297,6 +254,7 @@ void queue_rcpt_result(struct queue *q, struct qmsg *m, int i, int code, const c
 				 log_esc(r->addr), r->attempts, log_esc(r->last_reply));
 		} else {
 			r->state = QR_PENDING;
+			r->dest = NULL; /* the retry looks the destination up again */
 			r->next_try_ms = now + backoff_ms(q, r->attempts);
 			metrics_inc(M_DELIVERY_DEFERRED);
 			delivery = "deferred";
@@ -324,7 +282,6 @@ void queue_attempt_finished(struct queue *q, struct attempt *a)
 	}
 	if (msg_finished(m))
 		msg_complete(q, m);
-	queue_gauges(q);
 	queue_kick(q);
 }
 
@@ -385,8 +342,11 @@ static void schedule_msg(struct queue *q, struct qmsg *m, int64_t now)
 		struct qrcpt *r = &m->r[i];
 		if (r->state != QR_PENDING || r->next_try_ms > now)
 			continue;
-		dest_key(q, r, key, sizeof key);
-		struct dest *d = queue_dest(q, key);
+		if (!r->dest) {
+			dest_key(q, r, key, sizeof key);
+			r->dest = queue_dest(q, key);
+		}
+		struct dest *d = r->dest;
 		int tagged = r->action == ACTION_TAG;
 		if (!dest_has_capacity(q, d))
 			continue;
@@ -403,8 +363,11 @@ static void schedule_msg(struct queue *q, struct qmsg *m, int64_t now)
 			    (rj->action == ACTION_TAG) != tagged)
 				continue;
 			if (j != i) {
-				dest_key(q, rj, other, sizeof other);
-				if (strcmp(other, key) != 0)
+				if (!rj->dest) {
+					dest_key(q, rj, other, sizeof other);
+					rj->dest = queue_dest(q, other);
+				}
+				if (rj->dest != d)
 					continue;
 			}
 			rj->state = QR_INFLIGHT;
@@ -417,11 +380,8 @@ static void schedule_msg(struct queue *q, struct qmsg *m, int64_t now)
 	}
 }
 
-static void on_kick(evutil_socket_t fd, short what, void *arg)
+static void run_schedule(struct queue *q)
 {
-	(void)fd;
-	(void)what;
-	struct queue *q = arg;
 	if (q->stopped)
 		return;
 	int64_t now = time_now_ms();
@@ -429,7 +389,23 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 		next = m->next;
 		schedule_msg(q, m, now);
 	}
-	queue_gauges(q);
+}
+
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	run_schedule(arg);
+}
+
+/* Once a second: due retries, and the gauges (a full walk, so not on
+ * every kick). */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	run_schedule(arg);
+	queue_gauges(arg);
 }
 
 void queue_kick(struct queue *q)
@@ -456,7 +432,7 @@ struct queue *queue_new(struct node *n, struct err *e)
 	q->node = n;
 	strmap_init(&q->dests);
 	q->kick = event_new(n->base, -1, 0, on_kick, q);
-	q->tick = event_new(n->base, -1, EV_PERSIST, on_kick, q);
+	q->tick = event_new(n->base, -1, EV_PERSIST, on_tick, q);
 	struct timeval one = {1, 0};
 	event_add(q->tick, &one);
 	return q;

@@ -18,10 +18,18 @@ struct queue;
 
 int queue_db_init(sqlite3 *db, struct err *e);
 struct queue *queue_new(struct node *n, struct err *e);
-/* Worker thread, after the spool commit: records each recipient's
- * action so a restart does not re-decide it. */
-int queue_store_new(sqlite3 *db, const struct envelope *env, const enum action *rcpt_action,
-		    struct err *e);
+/* The index of per-recipient progress (queue_index.c): written by its
+ * own thread in batches, in the order of the calls; any thread may call. */
+struct queue_index;
+struct queue_index *queue_index_open(const char *db_path, struct err *e);
+void queue_index_add(struct queue_index *qi, const struct envelope *env,
+		     const enum action *rcpt_action);
+void queue_index_update(struct queue_index *qi, const char *id, const char *rcpt, int state,
+			int attempts, int64_t next_try, const char *last_reply, const char *status);
+void queue_index_remove(struct queue_index *qi, const char *id);
+/* Returns when everything queued before is written. */
+void queue_index_flush(struct queue_index *qi);
+void queue_index_close(struct queue_index *qi);
 /* Loop thread: takes over env (its fields are moved out). */
 void queue_add(struct queue *q, struct envelope *env, size_t body_off, size_t body_len,
 	       const enum action *rcpt_action);

@@ -31,6 +31,7 @@ struct qrcpt {
 	int64_t next_try_ms;
 	char last_reply[300];
 	char status[16];        /* RFC 3463 status for the DSN */
+	struct dest *dest;      /* cached destination; NULL = look up */
 };
 
 struct qmsg {
@@ -84,7 +85,7 @@ struct qconn {
 
 struct queue {
 	struct node *node;
-	struct qmsg *msgs;
+	struct qmsg *msgs, *tail;
 	size_t nmsgs;
 	struct strmap dests;    /* key -> struct dest */
 	struct event *tick;

@@ -55,9 +55,8 @@ int queue_submit_local(struct node *n, sqlite3 *db, const char *mail_from,
 	h->q = n->queue;
 	h->body_off = w.env_len;
 	h->body_len = w.body_len;
-	/* all ACTION_ALLOW (0) */
-	if (queue_store_new(db, env, h->actions, e) < 0)
-		log_warn("queue: %s: %s (it is delivered after a rescan)", env->id, e->msg);
+	(void)db;
+	queue_index_add(n->qindex, env, h->actions); /* all ACTION_ALLOW (0) */
 	if (id_out)
 		snprintf(id_out, id_len, "%s", env->id);
 	struct timeval now = {0, 0};

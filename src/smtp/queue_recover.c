@@ -58,9 +58,7 @@ static void rescan_work(void *ctx, void *arg)
 		enum action a = v.nrcpt > i ? v.rcpt[i].action : ACTION_ALLOW;
 		r->actions[i] = (a == ACTION_BLOCK || a == ACTION_TEMPFAIL) ? ACTION_ALLOW : a;
 	}
-	struct err e;
-	if (queue_store_new(filter_thread_db(ft), &r->env, r->actions, &e) < 0)
-		log_warn("queue: %s: %s", r->env.id, e.msg);
+	queue_index_add(r->q->node->qindex, &r->env, r->actions);
 	verdict_free(&v);
 	r->ok = 1;
 }

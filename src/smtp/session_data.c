@@ -31,6 +31,7 @@ struct scan_task {
 	struct envelope env;
 	struct verdict v;
 	enum action *rcpt_action;
+	int commit;        /* accepted: the commit stage makes it durable */
 	int committed;
 	int code;
 	char enh[16];
@@ -53,10 +54,15 @@ static void write_received(struct session *s)
 		spool_write(s->writer, line, (size_t)n);
 }
 
+static void reserve_work(void *ctx, void *arg)
+{
+	(void)ctx;
+	spool_reserve_fill(arg);
+}
+
 void session_data_begin(struct session *s)
 {
 	struct err e;
-	spool_new_id(s->env.id);
 	s->env.time_ms = time_now_ms();
 	snprintf(s->env.client_ip, sizeof s->env.client_ip, "%s", s->ip);
 	snprintf(s->env.helo, sizeof s->env.helo, "%s", s->helo);
@@ -68,6 +74,8 @@ void session_data_begin(struct session *s)
 		session_reply(s, 451, "4.3.0", "Local error in processing, try again later");
 		return;
 	}
+	if (spool_reserve_wanted(&s->node->spool))
+		pool_submit(s->node->io_pool, reserve_work, NULL, &s->node->spool);
 	write_received(s);
 	s->data_bytes = 0;
 	s->data_flags = 0;
@@ -280,7 +288,9 @@ static void quarantine_rcpts(struct scan_task *t, sqlite3 *db)
 }
 
 /* Worker: scan, then make the message durable unless it is refused. */
-static void scan_task_decide(struct scan_task *t, sqlite3 *db, const char *data, size_t len)
+static void scan_task_log(struct scan_task *t, sqlite3 *db);
+
+static void scan_task_decide(struct scan_task *t, const char *data, size_t len)
 {
 	struct err e;
 	struct verdict *v = &t->v;
@@ -305,10 +315,23 @@ static void scan_task_decide(struct scan_task *t, sqlite3 *db, const char *data,
 		spool_abort(&t->w);
 		return;
 	}
+	t->commit = 1;
+}
+
+/* The commit stage (I/O threads): durable before the 250. fsyncs wait on
+ * the disk, not the CPU, so they run on their own threads, and the
+ * queue directory's fsync is shared by concurrent commits. */
+static void commit_work(void *ctx, void *arg)
+{
+	struct scan_task *t = arg;
+	sqlite3 *db = filter_thread_db(ctx);
+	struct err e;
+	struct verdict *v = &t->v;
 	if (spool_commit(&t->node->spool, &t->w, &e) < 0) {
 		log_error("smtp: message %s: %s", t->env.id, e.msg);
 		task_reply(t, 451, "4.3.0", "Local error in processing, try again later");
 		spool_abort(&t->w);
+		scan_task_log(t, db);
 		return;
 	}
 	t->committed = 1;
@@ -316,13 +339,13 @@ static void scan_task_decide(struct scan_task *t, sqlite3 *db, const char *data,
 	t->rcpt_action = calloc((size_t)t->env.nrcpt, sizeof *t->rcpt_action);
 	for (int i = 0; i < t->env.nrcpt; i++)
 		t->rcpt_action[i] = v->rcpt[i].action;
-	/* not fatal: the spool file is the durable record and a restart
-	 * rescans a message whose recipients were never recorded */
-	if (queue_store_new(db, &t->env, t->rcpt_action, &e) < 0)
-		log_warn("smtp: message %s: queue index: %s", t->env.id, e.msg);
+	/* the spool file is the durable record; a restart rescans a message
+	 * whose recipients never reached the index */
+	queue_index_add(t->node->qindex, &t->env, t->rcpt_action);
 	char text[128];
 	snprintf(text, sizeof text, "Ok: queued as %s", t->env.id);
 	task_reply(t, 250, "2.0.0", text);
+	scan_task_log(t, db);
 }
 
 static void scan_task_log(struct scan_task *t, sqlite3 *db)
@@ -385,10 +408,11 @@ static void scan_task_work(void *ctx, void *arg)
 	else
 		filter_scan(ft, &in, &t->v);
 	metrics_observe_scan(time_mono_us() - t0);
-	scan_task_decide(t, filter_thread_db(ft), in.data, in.len);
+	scan_task_decide(t, in.data, in.len);
 	if (map != MAP_FAILED)
 		munmap(map, total);
-	scan_task_log(t, filter_thread_db(ft));
+	if (!t->commit)
+		scan_task_log(t, filter_thread_db(ft));
 }
 
 static const enum metric_counter action_metric[] = {
@@ -403,6 +427,11 @@ static void scan_task_done(void *arg)
 {
 	struct scan_task *t = arg;
 	struct session *s = t->s;
+	if (t->commit) {
+		t->commit = 0;
+		pool_submit(t->node->io_pool, commit_work, scan_task_done, t);
+		return;
+	}
 	metrics_inc(t->code == 250 ? action_metric[t->v.action]
 		    : t->code == 451 ? M_MESSAGES_TEMPFAIL
 				     : M_MESSAGES_BLOCK);

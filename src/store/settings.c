@@ -161,6 +161,15 @@ const struct setting_def settings_table[] = {
 	 "Failed logins for one user name before it is locked for login_lockout"},
 	{"login_lockout", SETTING_DURATION, "900", 10, 86400, G, NULL,
 	 "How long a user name (or client address) stays locked after too many failed logins"},
+	/* cluster (src/cluster) */
+	{"cluster_port", SETTING_INT, "5405", 1024, 65535, G, NULL,
+	 "UDP port of the cluster engine (corosync knet) on every member; a change takes effect "
+	 "when corosync restarts"},
+	{"cluster_token_ms", SETTING_INT, "1000", 200, 10000, G, NULL,
+	 "Cluster engine token timeout in milliseconds: a member that stops answering is seen "
+	 "down after about twice this"},
+	{"io_threads", SETTING_INT, "8", 1, 64, N, NULL,
+	 "Threads that wait on the disk (fsync of accepted mail, spool files); takes effect at restart"},
 };
 
 const size_t settings_count = sizeof settings_table / sizeof settings_table[0];
