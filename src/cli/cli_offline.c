@@ -34,7 +34,7 @@ int cli_offline_api(struct cli *c, const char *method, const char *path, json_t 
 	}
 	const char *param = NULL;
 	const struct api_route *route = api_find_route(method, p, &param, NULL);
-	if (!route || route->on_loop) {
+	if (!route || (route->on_loop & (API_ON_LOOP | API_USER))) {
 		evhttp_clear_headers(&query);
 		fprintf(stderr, "rampart: rampartd is not running (socket %s)\n", c->boot.control_socket);
 		return 0;

@@ -115,13 +115,23 @@ static int stage_decide(struct scan_job *job)
 		double quar = config_float(cfg, "quarantine_score", domain, user);
 		double tag = config_float(cfg, "tag_score", domain, user);
 		enum action a = ACTION_ALLOW;
+		int lm = user ? users_list_match(cfg, rcpt, job->in->mail_from) : 0;
 		/* a threshold of 10 or more disables its action */
-		if (block < 10 && v->score >= block)
+		if (lm < 0)
+			a = ACTION_BLOCK; /* the user's blacklist */
+		else if (lm > 0 || (user && !users_scanning_enabled(cfg, rcpt)))
+			a = ACTION_ALLOW; /* the user's whitelist, or scanning off */
+		else if (block < 10 && v->score >= block)
 			a = ACTION_BLOCK;
 		else if (quar < 10 && v->score >= quar)
 			a = ACTION_QUARANTINE;
 		else if (tag < 10 && v->score >= tag)
 			a = ACTION_TAG;
+		/* a user who turned quarantine off gets it with a [QUAR]: prefix */
+		if (a == ACTION_QUARANTINE && user && !users_quarantine_enabled(cfg, rcpt)) {
+			a = ACTION_TAG;
+			v->rcpt[i].quar_tag = 1;
+		}
 		v->rcpt[i].action = a;
 		if (action_rank(a) > action_rank(v->action))
 			v->action = a;

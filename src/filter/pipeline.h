@@ -42,6 +42,7 @@ struct scan_input {
 
 struct rcpt_verdict {
 	enum action action;
+	int quar_tag;      /* ACTION_TAG standing in for quarantine: "[QUAR]:" prefix */
 	char reason[128];
 };
 

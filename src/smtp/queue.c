@@ -64,8 +64,9 @@ static void qmsg_free(struct qmsg *m)
 	envelope_free(&m->env);
 	if (m->fd >= 0)
 		close(m->fd);
-	if (m->tag_fd >= 0)
-		close(m->tag_fd);
+	for (int v = 1; v < 3; v++)
+		if (m->tag_fd[v] >= 0)
+			close(m->tag_fd[v]);
 	free(m);
 }
 
@@ -110,7 +111,7 @@ static struct qmsg *qmsg_new(struct envelope *env, const char *queue_dir, size_t
 {
 	struct qmsg *m = calloc(1, sizeof *m);
 	m->fd = -1;
-	m->tag_fd = -1;
+	m->tag_fd[1] = m->tag_fd[2] = -1;
 	m->env = *env;
 	memset(env, 0, sizeof *env);
 	snprintf(m->path, sizeof m->path, "%s/%s", queue_dir, m->env.id);
@@ -132,8 +133,10 @@ void queue_add(struct queue *q, struct envelope *env, size_t body_off, size_t bo
 {
 	struct qmsg *m = qmsg_new(env, q->node->spool.queue, body_off, body_len);
 	for (int i = 0; i < m->nr; i++) {
-		m->r[i].action = rcpt_action[i];
-		if (rcpt_action[i] != ACTION_ALLOW && rcpt_action[i] != ACTION_TAG)
+		enum action a = QUEUE_ACTION(rcpt_action[i]);
+		m->r[i].action = a;
+		m->r[i].variant = a != ACTION_TAG ? 0 : (rcpt_action[i] & QUEUE_QUAR_TAG) ? 2 : 1;
+		if (a != ACTION_ALLOW && a != ACTION_TAG)
 			m->r[i].state = QR_DONE; /* quarantined or refused: not ours to deliver */
 	}
 	queue_link(q, m);
@@ -180,6 +183,8 @@ static void unlink_work(void *ctx, void *arg)
 		char tag[4400];
 		snprintf(tag, sizeof tag, "%s.tag", j->path);
 		unlink(tag);
+		snprintf(tag, sizeof tag, "%s.qtag", j->path);
+		unlink(tag);
 	}
 }
 
@@ -205,7 +210,7 @@ static void msg_complete(struct queue *q, struct qmsg *m)
 	 * needed: a crash in between redelivers, a duplicate, never a loss) */
 	struct unlink_job *j = calloc(1, sizeof *j);
 	snprintf(j->path, sizeof j->path, "%s", m->path);
-	j->tagged = m->tag_len > 0 || m->tag_fd >= 0 || msg_has_action(m, ACTION_TAG);
+	j->tagged = msg_has_action(m, ACTION_TAG);
 	pool_submit(q->node->io_pool, unlink_work, unlink_done, j);
 	persist_remove(q, m, failed ? "bounced" : "delivered");
 	qmsg_free(m);
@@ -276,10 +281,11 @@ void queue_attempt_finished(struct queue *q, struct attempt *a)
 		close(m->fd);
 		m->fd = -1;
 	}
-	if (m->tag_fd >= 0) {
-		close(m->tag_fd);
-		m->tag_fd = -1;
-	}
+	for (int v = 1; v < 3; v++)
+		if (m->tag_fd[v] >= 0) {
+			close(m->tag_fd[v]);
+			m->tag_fd[v] = -1;
+		}
 	if (msg_finished(m))
 		msg_complete(q, m);
 	queue_kick(q);
@@ -310,20 +316,22 @@ static int dest_has_capacity(struct queue *q, struct dest *d)
 	return d->idle || d->active < config_int(q->node->cfg, "queue_max_per_destination", NULL, NULL);
 }
 
-static int msg_open(struct qmsg *m, int tagged)
+static const char *const variant_suffix[] = {"", ".tag", ".qtag"};
+
+static int msg_open(struct qmsg *m, int variant)
 {
-	if (!tagged && m->fd < 0)
+	if (!variant && m->fd < 0)
 		m->fd = open(m->path, O_RDONLY | O_CLOEXEC);
-	if (tagged && m->tag_fd < 0) {
+	if (variant && m->tag_fd[variant] < 0) {
 		char tag[4300];
 		struct stat st;
-		snprintf(tag, sizeof tag, "%s.tag", m->path);
-		m->tag_fd = open(tag, O_RDONLY | O_CLOEXEC);
-		if (m->tag_fd >= 0 && fstat(m->tag_fd, &st) == 0)
-			m->tag_len = (size_t)st.st_size;
+		snprintf(tag, sizeof tag, "%s%s", m->path, variant_suffix[variant]);
+		m->tag_fd[variant] = open(tag, O_RDONLY | O_CLOEXEC);
+		if (m->tag_fd[variant] >= 0 && fstat(m->tag_fd[variant], &st) == 0)
+			m->tag_len[variant] = (size_t)st.st_size;
 	}
-	if ((tagged ? m->tag_fd : m->fd) < 0) {
-		log_error("queue: %s%s: %s", m->path, tagged ? ".tag" : "", strerror(errno));
+	if ((variant ? m->tag_fd[variant] : m->fd) < 0) {
+		log_error("queue: %s%s: %s", m->path, variant_suffix[variant], strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -347,20 +355,29 @@ static void schedule_msg(struct queue *q, struct qmsg *m, int64_t now)
 			r->dest = queue_dest(q, key);
 		}
 		struct dest *d = r->dest;
-		int tagged = r->action == ACTION_TAG;
 		if (!dest_has_capacity(q, d))
 			continue;
-		if (msg_open(m, tagged) < 0)
+		if (r->variant && msg_open(m, r->variant) < 0) {
+			/* a lost tagged copy (crash before it was written): deliver
+			 * the original rather than nothing */
+			log_warn("queue: %s: <%s> gets the untagged message", m->env.id,
+				 log_esc(r->addr));
+			for (int j = 0; j < m->nr; j++)
+				if (m->r[j].variant == r->variant)
+					m->r[j].variant = 0;
+		}
+		int variant = r->variant;
+		if (msg_open(m, variant) < 0)
 			return;
 		struct attempt *a = calloc(1, sizeof *a);
 		a->q = q;
 		a->m = m;
 		a->d = d;
-		a->tagged = tagged;
+		a->variant = variant;
 		for (int j = i; j < m->nr && a->n < SMTP_CLIENT_MAX_RCPT; j++) {
 			struct qrcpt *rj = &m->r[j];
 			if (rj->state != QR_PENDING || rj->next_try_ms > now ||
-			    (rj->action == ACTION_TAG) != tagged)
+			    rj->variant != variant)
 				continue;
 			if (j != i) {
 				if (!rj->dest) {

@@ -30,6 +30,11 @@ void queue_index_remove(struct queue_index *qi, const char *id);
 /* Returns when everything queued before is written. */
 void queue_index_flush(struct queue_index *qi);
 void queue_index_close(struct queue_index *qi);
+/* Flag on ACTION_TAG in a recipient's action: deliver the "[QUAR]:" copy
+ * (a user with quarantine off) instead of the tagged one. */
+#define QUEUE_QUAR_TAG 0x100
+#define QUEUE_ACTION(a) ((enum action)((int)(a) & 0xff))
+
 /* Loop thread: takes over env (its fields are moved out). */
 void queue_add(struct queue *q, struct envelope *env, size_t body_off, size_t body_len,
 	       const enum action *rcpt_action);

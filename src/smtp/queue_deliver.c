@@ -37,17 +37,17 @@ static void fail_all(struct queue *q, struct attempt *a, const char *text)
  * copy (a whole file) for tagged recipients. */
 static int attempt_fd(const struct attempt *a)
 {
-	return a->tagged ? a->m->tag_fd : a->m->fd;
+	return a->variant ? a->m->tag_fd[a->variant] : a->m->fd;
 }
 
 static off_t attempt_off(const struct attempt *a)
 {
-	return a->tagged ? 0 : (off_t)a->m->body_off;
+	return a->variant ? 0 : (off_t)a->m->body_off;
 }
 
 static size_t attempt_len(const struct attempt *a)
 {
-	return a->tagged ? a->m->tag_len : a->m->body_len;
+	return a->variant ? a->m->tag_len[a->variant] : a->m->body_len;
 }
 
 /* ---- Maildir (worker) ---- */

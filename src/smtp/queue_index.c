@@ -163,7 +163,8 @@ void queue_index_add(struct queue_index *qi, const struct envelope *env,
 {
 	for (int i = 0; i < env->nrcpt; i++) {
 		struct qi_op *op = qi_op_new(QI_ADD, env->id, env->rcpts[i]);
-		int deliverable = rcpt_action[i] == ACTION_ALLOW || rcpt_action[i] == ACTION_TAG;
+		enum action a = QUEUE_ACTION(rcpt_action[i]);
+		int deliverable = a == ACTION_ALLOW || a == ACTION_TAG;
 		op->action = rcpt_action[i];
 		op->state = deliverable ? QR_PENDING : QR_DONE;
 		qi_push(qi, op);

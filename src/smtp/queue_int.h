@@ -32,6 +32,7 @@ struct qrcpt {
 	char last_reply[300];
 	char status[16];        /* RFC 3463 status for the DSN */
 	struct dest *dest;      /* cached destination; NULL = look up */
+	int variant;            /* body sent: 0 original, 1 tagged (.tag), 2 [QUAR]: (.qtag) */
 };
 
 struct qmsg {
@@ -43,8 +44,8 @@ struct qmsg {
 	int nr;
 	int inflight;           /* deliveries running */
 	int fd;                 /* open while deliveries run */
-	int tag_fd;             /* the tagged copy (path.tag), when any rcpt is tagged */
-	size_t tag_len;
+	int tag_fd[3];          /* [1] path.tag, [2] path.qtag, opened when needed */
+	size_t tag_len[3];
 	int dsn_done;
 };
 
@@ -67,7 +68,7 @@ struct attempt {
 	struct dest *d;
 	int idx[SMTP_CLIENT_MAX_RCPT];
 	int n;
-	int tagged;             /* send the tagged copy */
+	int variant;            /* which body: see qrcpt.variant */
 	const char *rcpts[SMTP_CLIENT_MAX_RCPT];
 	struct qconn *conn;
 	struct err err;

@@ -57,6 +57,8 @@ static void rescan_work(void *ctx, void *arg)
 	for (int i = 0; i < r->env.nrcpt; i++) {
 		enum action a = v.nrcpt > i ? v.rcpt[i].action : ACTION_ALLOW;
 		r->actions[i] = (a == ACTION_BLOCK || a == ACTION_TEMPFAIL) ? ACTION_ALLOW : a;
+		if (a == ACTION_TAG && v.rcpt[i].quar_tag)
+			r->actions[i] = (enum action)(ACTION_TAG | QUEUE_QUAR_TAG);
 	}
 	queue_index_add(r->q->node->qindex, &r->env, r->actions);
 	verdict_free(&v);

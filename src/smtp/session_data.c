@@ -17,6 +17,7 @@
 #include "store/config.h"
 #include "store/msglog.h"
 #include "store/quarantine.h"
+#include "web/web.h"
 #include "mail/rewrite.h"
 #include <errno.h>
 #include "util/log.h"
@@ -226,30 +227,36 @@ static int all_blocked(const struct verdict *v)
 	return v->nrcpt > 0;
 }
 
-static int any_action(const struct verdict *v, enum action a)
+/* Whether a recipient gets the tagged copy of this variant (1 tagged,
+ * 2 "[QUAR]:"). */
+static int any_tag_variant(const struct verdict *v, int variant)
 {
 	for (int i = 0; i < v->nrcpt; i++)
-		if (v->rcpt[i].action == a)
+		if (v->rcpt[i].action == ACTION_TAG && (v->rcpt[i].quar_tag ? 2 : 1) == variant)
 			return 1;
 	return 0;
 }
 
 /* The copy delivered to tagged recipients: X-Spam headers and a subject
  * prefix. Written and fsync'd next to the spool file before the 250. */
-static int write_tagged_copy(struct scan_task *t, const char *data, size_t len, struct err *e)
+static int write_tagged_copy(struct scan_task *t, int variant, const char *data, size_t len,
+			     struct err *e)
 {
 	struct config_store *cfg = t->node->cfg;
 	struct verdict *v = &t->v;
 	char prefix[128], path[4300];
 	const char *at = t->env.nrcpt ? strrchr(t->env.rcpts[0], '@') : NULL;
-	config_str(cfg, "tag_subject_prefix", at ? at + 1 : NULL, NULL, prefix, sizeof prefix);
+	if (variant == 2)
+		snprintf(prefix, sizeof prefix, "[QUAR]:");
+	else
+		config_str(cfg, "tag_subject_prefix", at ? at + 1 : NULL, NULL, prefix, sizeof prefix);
 	struct buf h;
 	buf_init(&h, 256 * 1024);
 	buf_printf(&h, "X-Spam-Flag: YES\r\nX-Spam-Score: %.1f\r\n", v->score);
 	buf_printf(&h, "X-Spam-Status: Yes, score=%.1f required=%.1f tests=%s\r\n", v->score,
 		   config_float(cfg, "tag_score", at ? at + 1 : NULL, NULL),
 		   v->rules.data ? v->rules.data : "none");
-	snprintf(path, sizeof path, "%s.tag", t->w.path);
+	snprintf(path, sizeof path, "%s%s", t->w.path, variant == 2 ? ".qtag" : ".tag");
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	int rc = fd < 0 ? err_set(e, "create %s: %s", path, strerror(errno))
 			: rewrite_tag(data, len, prefix, h.data, fd, e);
@@ -284,6 +291,8 @@ static void quarantine_rcpts(struct scan_task *t, sqlite3 *db)
 		 * keep the message queued for a retry of the quarantine */
 		if (quarantine_add(db, t->node->boot.data_dir, t->w.path, &q, &e) < 0)
 			log_error("smtp: message %s: %s", t->env.id, e.msg);
+		else
+			users_on_quarantine(t->node, db, t->env.rcpts[i]);
 	}
 }
 
@@ -309,7 +318,9 @@ static void scan_task_decide(struct scan_task *t, const char *data, size_t len)
 		spool_abort(&t->w);
 		return;
 	}
-	if (any_action(v, ACTION_TAG) && write_tagged_copy(t, data, len, &e) < 0) {
+	for (int variant = 1; variant <= 2; variant++) {
+		if (!any_tag_variant(v, variant) || write_tagged_copy(t, variant, data, len, &e) == 0)
+			continue;
 		log_error("smtp: message %s: %s", t->env.id, e.msg);
 		task_reply(t, 451, "4.3.0", "Local error in processing, try again later");
 		spool_abort(&t->w);
@@ -338,7 +349,9 @@ static void commit_work(void *ctx, void *arg)
 	quarantine_rcpts(t, db);
 	t->rcpt_action = calloc((size_t)t->env.nrcpt, sizeof *t->rcpt_action);
 	for (int i = 0; i < t->env.nrcpt; i++)
-		t->rcpt_action[i] = v->rcpt[i].action;
+		t->rcpt_action[i] = v->rcpt[i].quar_tag
+					    ? (enum action)(ACTION_TAG | QUEUE_QUAR_TAG)
+					    : v->rcpt[i].action;
 	/* the spool file is the durable record; a restart rescans a message
 	 * whose recipients never reached the index */
 	queue_index_add(t->node->qindex, &t->env, t->rcpt_action);
