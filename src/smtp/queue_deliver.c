@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cluster/cluster.h"
 #include "filter/dns.h"
 #include "node.h"
 #include "smtp/dsn.h"
@@ -113,12 +114,21 @@ static void resolve_work(void *ctx, void *arg)
 {
 	(void)ctx;
 	struct resolve_job *j = arg;
-	struct dns *dns = j->a->q->node->dns;
-	char host[300];
+	struct node *n = j->a->q->node;
+	struct dns *dns = n->dns;
+	char host[300], mapped[64];
 	if (j->mx && dns)
 		mx_lookup(dns, j->host, host, sizeof host);
 	else
 		snprintf(host, sizeof host, "%s", j->host);
+	/* the node's Local Host Map comes before DNS (one name, a different
+	 * destination address per node) */
+	struct err e;
+	if (hostmap_lookup(n, host, mapped, sizeof mapped) == 0 &&
+	    net_parse_addr(mapped, j->port, &j->ss, &j->len, &e) == 0) {
+		j->ok = 1;
+		return;
+	}
 	if (dns) {
 		struct dns_result r;
 		if (dns_lookup_a_sync(dns, host, DELIVER_DNS_TIMEOUT_MS, &r) == 0 &&
