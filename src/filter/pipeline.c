@@ -75,8 +75,25 @@ void verdict_free(struct verdict *v)
 	v->rcpt = NULL;
 }
 
+/* Whether rule is already in the comma-separated hit list. */
+static int verdict_has(const struct verdict *v, const char *rule)
+{
+	size_t n = strlen(rule);
+	for (const char *p = v->rules.data; p && *p;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		if (len == n && memcmp(p, rule, n) == 0)
+			return 1;
+		p = comma ? comma + 1 : p + len;
+	}
+	return 0;
+}
+
 void verdict_hit(struct verdict *v, const char *rule, double score, const char *desc)
 {
+	/* a rule counts once per message, however many layers report it */
+	if (verdict_has(v, rule))
+		return;
 	v->score += score;
 	buf_printf(&v->rules, "%s%s", v->rules.len ? "," : "", rule);
 	buf_printf(&v->report, "%5.1f %s %s\n", score, rule, desc ? desc : "");

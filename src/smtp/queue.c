@@ -167,6 +167,22 @@ static int msg_has_action(const struct qmsg *m, enum action a)
 	return 0;
 }
 
+/* The message log's delivery column once every recipient is done. */
+static const char *delivery_summary(const struct qmsg *m, int failed)
+{
+	int delivered = 0, quarantined = 0;
+	for (int i = 0; i < m->nr; i++) {
+		delivered += m->r[i].state == QR_DONE &&
+			     (m->r[i].action == ACTION_ALLOW || m->r[i].action == ACTION_TAG);
+		quarantined += m->r[i].action == ACTION_QUARANTINE;
+	}
+	if (failed)
+		return delivered ? "partly bounced" : "bounced";
+	if (delivered)
+		return "delivered";
+	return quarantined ? "quarantined" : "n/a";
+}
+
 /* unlink can wait on the disk (online discard): never on the loop */
 struct unlink_job {
 	char path[4300];
@@ -212,7 +228,7 @@ static void msg_complete(struct queue *q, struct qmsg *m)
 	snprintf(j->path, sizeof j->path, "%s", m->path);
 	j->tagged = msg_has_action(m, ACTION_TAG);
 	pool_submit(q->node->io_pool, unlink_work, unlink_done, j);
-	persist_remove(q, m, failed ? "bounced" : "delivered");
+	persist_remove(q, m, delivery_summary(m, failed));
 	qmsg_free(m);
 }
 
