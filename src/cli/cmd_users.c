@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
-#include "store/users.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 
@@ -21,8 +20,6 @@ static int call(struct cli *c, const char *method, const char *path, json_t *bod
 		void (*print)(json_t *))
 {
 	json_t *reply;
-	/* the user/ keys must be known before an offline command opens the store */
-	users_register_config();
 	int status = cli_api(c, method, path, body, offline, &reply);
 	json_decref(body);
 	if (status < 200 || status >= 300)
@@ -133,7 +130,6 @@ int cmd_user_list(struct cli *c)
 	const char *q = cli_opt(c, "--filter");
 	if (args(c, 0))
 		return 2;
-	users_register_config();
 	json_t *all = json_array();
 	long long total = 0;
 	for (long long off = 0;; off += 1000) {
@@ -239,7 +235,6 @@ int cmd_user_export(struct cli *c)
 	if (args(c, 1))
 		return 2;
 	json_t *reply;
-	users_register_config();
 	int status = cli_api(c, "GET", "/users/export?format=json", NULL, 1, &reply);
 	if (status != 200)
 		return cli_fail(reply, status);
@@ -378,7 +373,6 @@ int cmd_config_export(struct cli *c)
 	if (args(c, 1))
 		return 2;
 	json_t *reply;
-	users_register_config();
 	int status = cli_api(c, "GET", "/config/export", NULL, 1, &reply);
 	if (status != 200)
 		return cli_fail(reply, status);

@@ -36,5 +36,15 @@ int cmd_admin_passwd(struct cli *c);
 int cmd_token_add(struct cli *c);
 int cmd_token_list(struct cli *c);
 int cmd_token_remove(struct cli *c);
+/* cmd_cluster.c */
+int cmd_cluster_status(struct cli *c);
+int cmd_cluster_secret(struct cli *c);
+int cmd_cluster_hostname(struct cli *c);
+int cmd_cluster_hostmap(struct cli *c);
+int cmd_cluster_join(struct cli *c);
+int cmd_cluster_leave(struct cli *c);
+int cmd_cluster_remove(struct cli *c);
+int cmd_cluster_role(struct cli *c);
+int cmd_cluster_conflicts(struct cli *c);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cluster/cluster.h"
 #include "filter/pipeline.h"
 
 static const struct cli_command {
@@ -45,6 +46,15 @@ static const struct cli_command {
 	{"token", "add", cmd_token_add, "token add NAME"},
 	{"token", "list", cmd_token_list, "token list"},
 	{"token", "remove", cmd_token_remove, "token remove ID"},
+	{"cluster", "status", cmd_cluster_status, "cluster status [--json]"},
+	{"cluster", "secret", cmd_cluster_secret, "cluster secret SECRET"},
+	{"cluster", "hostname", cmd_cluster_hostname, "cluster hostname NAME   (\"\" = this node's address)"},
+	{"cluster", "hostmap", cmd_cluster_hostmap, "cluster hostmap add NAME ADDRESS | remove NAME | list"},
+	{"cluster", "join", cmd_cluster_join, "cluster join HOST[:PORT]"},
+	{"cluster", "leave", cmd_cluster_leave, "cluster leave"},
+	{"cluster", "remove", cmd_cluster_remove, "cluster remove NAME"},
+	{"cluster", "role", cmd_cluster_role, "cluster role NAME active|standby"},
+	{"cluster", "conflicts", cmd_cluster_conflicts, "cluster conflicts [--limit N] [--json]"},
 };
 
 static void usage(FILE *f)
@@ -87,6 +97,7 @@ int main(int argc, char **argv)
 	}
 	/* offline commands open the config store: its namespaces first */
 	filter_register_config();
+	cluster_register_config();
 	const char *name = argv[i++];
 	const char *sub = i < argc ? argv[i] : NULL;
 	for (size_t k = 0; k < sizeof commands / sizeof *commands; k++) {

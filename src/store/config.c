@@ -38,6 +38,8 @@ struct config_store {
 	uint64_t version;
 	uint64_t last_hlc;      /* under wlock */
 	uint32_t node;          /* under wlock */
+	config_replicator replicator; /* under wlock: the cluster, when clustered */
+	void *replicator_arg;
 	pthread_mutex_t llock;
 	size_t nlisteners;
 	struct {
@@ -438,16 +440,10 @@ static uint64_t clock_next(struct config_store *cs)
 	return cs->last_hlc;
 }
 
-struct change {
-	const char *key;
-	const char *value; /* NULL: tombstone */
-	uint64_t hlc;
-	uint32_t node;
-};
-
 /* One SQLite transaction for all changes, then memory. Caller holds
  * wlock. All or nothing. */
-static int apply_changes(struct config_store *cs, const struct change *c, size_t n, struct err *e)
+static int apply_changes(struct config_store *cs, const struct config_rawchange *c, size_t n,
+			 struct err *e)
 {
 	if (n == 0)
 		return 0;
@@ -471,7 +467,7 @@ static int apply_changes(struct config_store *cs, const struct change *c, size_t
 	return 0;
 }
 
-static void notify(struct config_store *cs, const struct change *c, size_t n)
+static void notify(struct config_store *cs, const struct config_rawchange *c, size_t n)
 {
 	struct {
 		config_listener fn;
@@ -486,16 +482,30 @@ static void notify(struct config_store *cs, const struct change *c, size_t n)
 			ls[j].fn(ls[j].arg, c[i].key);
 }
 
-/* A local write of one key (value NULL deletes). */
+/* A local write of one key (value NULL deletes). When clustered, a
+ * propagated key goes through the cluster, which applies it everywhere
+ * (here too, through config_put_raw) in the cluster's order. */
 static int write_local(struct config_store *cs, const char *key, const char *value, struct err *e)
 {
 	pthread_mutex_lock(&cs->wlock);
-	struct change c = {key, value, clock_next(cs), cs->node};
-	int rc = apply_changes(cs, &c, 1, e);
+	struct config_rawchange c = {key, value, clock_next(cs), cs->node};
+	config_replicator rep = config_key_is_local(key) ? NULL : cs->replicator;
+	void *rarg = cs->replicator_arg;
+	int rc = rep ? 0 : apply_changes(cs, &c, 1, e);
 	pthread_mutex_unlock(&cs->wlock);
+	if (rep)
+		return rep(rarg, &c, 1, e);
 	if (rc == 0)
 		notify(cs, &c, 1);
 	return rc;
+}
+
+void config_set_replicator(struct config_store *cs, config_replicator fn, void *arg)
+{
+	pthread_mutex_lock(&cs->wlock);
+	cs->replicator = fn;
+	cs->replicator_arg = arg;
+	pthread_mutex_unlock(&cs->wlock);
 }
 
 void config_on_change(struct config_store *cs, config_listener fn, void *arg)
@@ -895,13 +905,145 @@ int config_put_raw(struct config_store *cs, const char *key, const char *value, 
 	}
 	if (hlc > cs->last_hlc)
 		cs->last_hlc = hlc;
-	struct change c = {key, value ? canon : NULL, hlc, node};
+	struct config_rawchange c = {key, value ? canon : NULL, hlc, node};
 	int rc = apply_changes(cs, &c, 1, e);
 	pthread_mutex_unlock(&cs->wlock);
 	if (rc < 0)
 		return -1;
 	notify(cs, &c, 1);
 	return 1;
+}
+
+/* ---- replacing the replica (a node joining a cluster) -------------- */
+
+static void map_remove(struct config_store *cs, const char *key)
+{
+	uint32_t h = key_hash(key);
+	struct kv *kv = NULL;
+	pthread_rwlock_wrlock(&cs->lock);
+	for (struct kv **pp = &cs->tab[h & (cs->ntab - 1)]; *pp; pp = &(*pp)->next) {
+		if ((*pp)->hash == h && strcmp((*pp)->key, key) == 0) {
+			kv = *pp;
+			*pp = kv->next;
+			cs->nkeys--;
+			if (is_domain_key(key) && kv->value)
+				cs->ndomains--;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&cs->lock);
+	if (kv) {
+		free(kv->value);
+		free(kv->dest);
+		free(kv);
+	}
+}
+
+static int db_delete(struct config_store *cs, const char *key, struct err *e)
+{
+	sqlite3_stmt *st = db_cached(cs->db, "DELETE FROM config_kv WHERE key = ?1", e);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	return db_step_done(st, e);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Canonical values of rows (NULL for tombstones); NULL on the first bad row. */
+static char **replace_validate(const struct config_rawchange *rows, size_t n, struct err *e)
+{
+	char canon[CANON_MAX];
+	char **vals = xcalloc(n, sizeof *vals);
+	for (size_t i = 0; i < n; i++) {
+		int bad = config_key_is_local(rows[i].key) || rows[i].hlc == 0 ||
+			  rows[i].hlc > HLC_MAX;
+		if (bad || validate_kv(rows[i].key, rows[i].value, canon, sizeof canon, e) < 0) {
+			if (bad)
+				err_set(e, "replace: bad row %s", log_esc(rows[i].key ? rows[i].key : ""));
+			for (size_t k = 0; k < i; k++)
+				free(vals[k]);
+			free(vals);
+			return NULL;
+		}
+		vals[i] = rows[i].value ? xstrdup(canon) : NULL;
+	}
+	return vals;
+}
+
+/* Keys (copies) of the propagated rows that are not among sorted; caller
+ * holds wlock. */
+static char **replace_gone(struct config_store *cs, const char **sorted, size_t n, size_t *ngone)
+{
+	char **gone = xcalloc(cs->nkeys, sizeof *gone);
+	size_t k = 0;
+	for (size_t i = 0; i < cs->ntab; i++)
+		for (struct kv *kv = cs->tab[i]; kv; kv = kv->next) {
+			const char *key = kv->key;
+			if (!config_key_is_local(key) &&
+			    !bsearch(&key, sorted, n, sizeof *sorted, str_cmp))
+				gone[k++] = xstrdup(key);
+		}
+	*ngone = k;
+	return gone;
+}
+
+int config_replace_raw(struct config_store *cs, const struct config_rawchange *rows, size_t n,
+		       struct err *e)
+{
+	char **vals = replace_validate(rows, n, e);
+	if (!vals)
+		return -1;
+	const char **sorted = xcalloc(n, sizeof *sorted);
+	for (size_t i = 0; i < n; i++)
+		sorted[i] = rows[i].key;
+	qsort(sorted, n, sizeof *sorted, str_cmp);
+	pthread_mutex_lock(&cs->wlock);
+	size_t ngone;
+	char **gone = replace_gone(cs, sorted, n, &ngone);
+	struct config_rawchange *c = xcalloc(n + ngone, sizeof *c);
+	int rc = db_begin(cs->db, e);
+	for (size_t i = 0; i < ngone && rc == 0; i++) {
+		c[n + i].key = gone[i];
+		rc = db_delete(cs, gone[i], e);
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		c[i] = (struct config_rawchange){rows[i].key, vals[i], rows[i].hlc, rows[i].node};
+		rc = db_put(cs, rows[i].key, vals[i], rows[i].hlc, rows[i].node, e);
+	}
+	if (rc == 0)
+		rc = db_put_version(cs, cs->version + n + ngone, e);
+	if (rc == 0)
+		rc = db_commit(cs->db, e);
+	if (rc < 0) {
+		db_rollback(cs->db);
+	} else {
+		for (size_t i = 0; i < ngone; i++)
+			map_remove(cs, gone[i]);
+		for (size_t i = 0; i < n; i++) {
+			map_put(cs, rows[i].key, vals[i], rows[i].hlc, rows[i].node);
+			if (rows[i].hlc > cs->last_hlc)
+				cs->last_hlc = rows[i].hlc;
+		}
+		pthread_rwlock_wrlock(&cs->lock);
+		cs->version += n + ngone;
+		pthread_rwlock_unlock(&cs->lock);
+	}
+	pthread_mutex_unlock(&cs->wlock);
+	if (rc == 0)
+		notify(cs, c, n + ngone);
+	for (size_t i = 0; i < ngone; i++)
+		free(gone[i]);
+	for (size_t i = 0; i < n; i++)
+		free(vals[i]);
+	free(gone);
+	free(vals);
+	free(sorted);
+	free(c);
+	return rc;
 }
 
 json_t *config_export_raw(struct config_store *cs)
@@ -938,6 +1080,21 @@ struct import_item {
 	char *value;
 };
 
+/* Membership rows are the cluster's business, not a backup's. */
+static int import_ignores(const char *key)
+{
+	return strncmp(key, "cluster/", 8) == 0;
+}
+
+static size_t import_count(json_t *keys)
+{
+	const char *key;
+	json_t *v;
+	size_t n = 0;
+	json_object_foreach(keys, key, v) n += !import_ignores(key);
+	return n;
+}
+
 /* Every key of doc validated into canonical values; NULL on the first
  * problem. */
 static struct import_item *import_validate(json_t *doc, size_t *n, struct err *e)
@@ -958,6 +1115,8 @@ static struct import_item *import_validate(json_t *doc, size_t *n, struct err *e
 	struct err ve;
 	size_t k = 0;
 	json_object_foreach(keys, key, v) {
+		if (import_ignores(key))
+			continue;
 		if (!json_is_string(v)) {
 			err_set(e, "import: key %s: value must be a string", log_esc(key));
 			break;
@@ -969,7 +1128,7 @@ static struct import_item *import_validate(json_t *doc, size_t *n, struct err *e
 		items[k].key = key;
 		items[k++].value = xstrdup(canon);
 	}
-	if (k < json_object_size(keys)) {
+	if (k < import_count(keys)) {
 		for (size_t i = 0; i < k; i++)
 			free(items[i].value);
 		free(items);
@@ -977,6 +1136,20 @@ static struct import_item *import_validate(json_t *doc, size_t *n, struct err *e
 	}
 	*n = k;
 	return items;
+}
+
+/* Moves the node-local changes to the front; returns their count. */
+static size_t import_locals_first(struct config_rawchange *c, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!config_key_is_local(c[i].key))
+			continue;
+		struct config_rawchange t = c[k];
+		c[k++] = c[i];
+		c[i] = t;
+	}
+	return k;
 }
 
 int config_import(struct config_store *cs, json_t *doc, struct err *e)
@@ -987,26 +1160,39 @@ int config_import(struct config_store *cs, json_t *doc, struct err *e)
 		return -1;
 	json_t *keys = json_object_get(doc, "keys");
 	pthread_mutex_lock(&cs->wlock);
-	struct change *c = xcalloc(n + cs->nkeys, sizeof *c);
+	struct config_rawchange *c = xcalloc(n + cs->nkeys, sizeof *c);
 	size_t nc = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct kv *kv = map_find(cs, items[i].key);
 		if (!kv || !kv->value || strcmp(kv->value, items[i].value) != 0)
-			c[nc++] = (struct change){items[i].key, items[i].value, clock_next(cs), cs->node};
+			c[nc++] = (struct config_rawchange){items[i].key, items[i].value, clock_next(cs), cs->node};
 	}
 	for (size_t i = 0; i < cs->ntab; i++)
 		for (struct kv *kv = cs->tab[i]; kv; kv = kv->next)
-			if (kv->value && !config_key_is_local(kv->key) && !json_object_get(keys, kv->key))
-				c[nc++] = (struct change){kv->key, NULL, clock_next(cs), cs->node};
-	int rc = apply_changes(cs, c, nc, e);
+			if (kv->value && !config_key_is_local(kv->key) && !import_ignores(kv->key) &&
+			    !json_object_get(keys, kv->key))
+				c[nc++] = (struct config_rawchange){kv->key, NULL, clock_next(cs), cs->node};
+	/* clustered: node-local rows here, the others through the cluster */
+	size_t nl = cs->replicator ? import_locals_first(c, nc) : nc;
+	config_replicator rep = cs->replicator;
+	void *rarg = cs->replicator_arg;
+	for (size_t i = nl; i < nc; i++) /* the map may change once unlocked */
+		c[i].key = xstrdup(c[i].key);
+	int rc = apply_changes(cs, c, nl, e);
 	pthread_mutex_unlock(&cs->wlock);
-	if (rc == 0) {
-		notify(cs, c, nc);
-	} else if (e) {
+	if (rc == 0)
+		notify(cs, c, nl);
+	int replicated = rc == 0 && nl < nc;
+	if (replicated)
+		rc = rep(rarg, c + nl, nc - nl, e);
+	if (rc < 0 && e) {
 		char why[sizeof e->msg];
 		snprintf(why, sizeof why, "%s", e->msg);
-		err_set(e, "import: %s (nothing was changed)", why);
+		err_set(e, "import: %s (%s)", why,
+			replicated ? "the cluster may have applied part of it" : "nothing was changed");
 	}
+	for (size_t i = nl; i < nc; i++)
+		free((char *)c[i].key);
 	free(c);
 	for (size_t i = 0; i < n; i++)
 		free(items[i].value);

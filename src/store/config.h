@@ -100,10 +100,36 @@ int config_key_is_local(const char *key);
  * [{"key", "value" (null = tombstone), "hlc", "node"}...] sorted by key. */
 json_t *config_export_raw(struct config_store *cs);
 
+/* ---- the cluster's hooks (src/cluster) ---- */
+struct config_rawchange {
+	const char *key;
+	const char *value; /* NULL: tombstone */
+	uint64_t hlc;
+	uint32_t node;
+};
+/* When a replicator is set, local writes of propagated keys (everything
+ * but node-local keys) are not applied here: they are stamped and handed
+ * to fn (a batch in one call for config_import), which must have them
+ * applied on every member, this one included (through config_put_raw),
+ * before it returns 0; -1 with e filled when the cluster refused or did
+ * not confirm them. Node-local keys are still written directly. fn runs
+ * on the writing thread, outside the store's locks. NULL unsets. */
+typedef int (*config_replicator)(void *arg, const struct config_rawchange *c, size_t n,
+				 struct err *e);
+void config_set_replicator(struct config_store *cs, config_replicator fn, void *arg);
+/* For a node joining a cluster: every row that is not node-local is
+ * replaced by rows (stamps kept, tombstones included); the others are
+ * dropped without leaving tombstones. Validates everything first; all or
+ * nothing. Listeners hear every key that changed or went away. */
+int config_replace_raw(struct config_store *cs, const struct config_rawchange *rows, size_t n,
+		       struct err *e);
+
 json_t *config_export(struct config_store *cs); /* {"version":1,"keys":{key:value,...}} of all live keys */
 /* Validates everything first; all-or-nothing. Replaces the store's
  * contents: keys absent from doc are deleted, except node-local keys,
- * which are only set (a backup from another node keeps this node's own). */
+ * which are only set (a backup from another node keeps this node's own),
+ * and keys under cluster/ (membership belongs to the cluster, not to a
+ * backup), which are neither set nor deleted. */
 int config_import(struct config_store *cs, json_t *doc, struct err *e);
 
 /* Key namespaces owned by modules above the store (policy lists,

@@ -89,10 +89,13 @@ static int hash_ok(const char *h, int allow_empty)
 		return allow_empty;
 	if (strncmp(h, "$argon2id$", 10) != 0 || strlen(h) >= USERS_HASH_MAX)
 		return 0;
-	for (; *h; h++)
-		if (*h <= 0x20 || *h > 0x7e)
+	for (const char *p = h; *p; p++)
+		if (*p <= 0x20 || *p > 0x7e)
 			return 0;
-	return 1;
+	/* -1: not a hash libsodium can verify (truncated, bad parameters) */
+	return sodium_init() >= 0 &&
+	       crypto_pwhash_str_needs_rehash(h, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+					      crypto_pwhash_MEMLIMIT_INTERACTIVE) >= 0;
 }
 
 /* An address in a key: canonical, no '/'. */
