@@ -257,11 +257,12 @@ int bayes_unlearn(sqlite3 *db, const struct msg_view *v, struct err *e)
 	return learn_view(db, v, -1, e);
 }
 
-int bayes_autolearn(sqlite3 *db, const struct msg_view *v, double total_score, struct err *e)
+int bayes_autolearn(sqlite3 *db, const struct msg_view *v, double score_without_bayes,
+		    struct err *e)
 {
-	if (total_score >= BAYES_AUTOLEARN_SPAM)
+	if (score_without_bayes >= BAYES_AUTOLEARN_SPAM)
 		return bayes_learn(db, v, 1, e);
-	if (total_score <= BAYES_AUTOLEARN_HAM)
+	if (score_without_bayes <= BAYES_AUTOLEARN_HAM)
 		return bayes_learn(db, v, 0, e);
 	return 0;
 }

@@ -48,9 +48,12 @@ int bayes_unlearn(sqlite3 *db, const struct msg_view *v, struct err *e);
 int bayes_learn_tokens(sqlite3 *db, uint64_t key, const struct tok_set *ts, int spam,
 		       struct err *e);
 
-/* Learns when the final score is beyond the auto-learn thresholds.
+/* Learns when the score is beyond the auto-learn thresholds (>= 12 spam,
+ * <= 0.1 ham). Pass the total score minus the Bayes rule's own score, as
+ * SpamAssassin does, so Bayes never trains itself on its own opinion.
  * Returns 1 learned, 0 not, -1 error. */
-int bayes_autolearn(sqlite3 *db, const struct msg_view *v, double total_score, struct err *e);
+int bayes_autolearn(sqlite3 *db, const struct msg_view *v, double score_without_bayes,
+		    struct err *e);
 
 struct bayes_counts {
 	int64_t nspam, nham, ntokens, version;

@@ -54,7 +54,8 @@ struct rules_report {
 	unsigned eval_skipped;              /* eval: functions not implemented */
 	unsigned net_skipped;               /* tflags net, network plugins */
 	unsigned unsupported;               /* pseudo-headers, mimeheader, ... */
-	unsigned zero_score;                /* score 0: SpamAssassin does not run them */
+	unsigned costly;                    /* huge patterns only PCRE2 could run */
+	unsigned zero_score;                /* no effect: score 0, negligible score, unread sub-rule */
 	unsigned hs_exact;                  /* regexes matched by Vectorscan alone */
 	unsigned hs_prefilter;              /* Vectorscan prefilter + PCRE2 confirm */
 	unsigned pcre_only;                 /* PCRE2 on every message */
@@ -62,6 +63,8 @@ struct rules_report {
 	unsigned databases_cached;          /* of which loaded from the cache */
 	double parse_ms, compile_ms;
 	struct buf skipped_evals;           /* "fn(count) fn(count) ..." */
+	struct buf warnings;                /* "file:line: reason" of rules a limit kept out */
+	unsigned nwarnings;
 };
 
 void rules_report_init(struct rules_report *r);

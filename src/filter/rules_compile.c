@@ -157,6 +157,7 @@ static void rule_from_def(struct rules_build *b, const struct rdef *d, struct ru
 			r->score = -r->score;
 	}
 	r->scored = strncmp(d->name, "__", 2) != 0;
+	r->strict = d->strict != 0;
 	if (a && a->desc)
 		r->desc = strdup(a->desc);
 }
@@ -241,12 +242,18 @@ static void regex_prepare(struct rules_build *b, const struct rdef *d, struct ru
 	if (!r->pc) {
 		char msg[160];
 		pcre2_get_error_message(ec, (PCRE2_UCHAR *)msg, sizeof msg);
+		if (ec == PCRE2_ERROR_PATTERN_TOO_LARGE && !d->strict) {
+			/* a word list too large for both engines: a limit, not an error */
+			rules_build_warn(b, d->file, d->line, "%s: not loaded: %s", d->name, msg);
+			r->skip = SKIP_UNSUPPORTED;
+			return;
+		}
 		rules_build_error(b, d->file, d->line, d->cls, "%s: regex: %s at offset %zu",
 				  d->name, msg, (size_t)off);
 		r->skip = SKIP_ERROR;
 		return;
 	}
-	char *wide = po & PCRE2_EXTENDED ? NULL : rules_relax_repeats(r->re, RELAX_REPEAT_LIMIT);
+	char *wide = po & PCRE2_EXTENDED ? NULL : rules_superset(r->re, RELAX_REPEAT_LIMIT);
 	if (wide) {
 		free(r->re);
 		r->re = wide;
@@ -348,6 +355,19 @@ static int group_add(struct ruleset *rs, int cls, int target, unsigned rule)
 	return 0;
 }
 
+void rules_set_engine(struct rule *r, enum rengine eng)
+{
+	if ((eng == ENG_HS_PRE || eng == ENG_PCRE) && !r->strict && r->re &&
+	    strlen(r->re) > RULES_COSTLY_LEN) {
+		r->eng = ENG_DROPPED;
+		r->skip = SKIP_COSTLY;
+		return;
+	}
+	r->eng = eng;
+	if (eng == ENG_DROPPED)
+		r->skip = SKIP_UNSUPPORTED;
+}
+
 /* Decides the engine of one rule before the database build. */
 static void rule_engine(struct rule *r)
 {
@@ -361,9 +381,9 @@ static void rule_engine(struct rule *r)
 		r->eng = ENG_PCRE;
 		return;
 	}
-	if (!r->relaxed && hs_expression_info(r->re, r->hsflags, &info, &ce) == HS_SUCCESS) {
+	if (hs_expression_info(r->re, r->hsflags, &info, &ce) == HS_SUCCESS) {
 		free(info);
-		r->eng = ENG_HS;
+		r->eng = r->relaxed ? ENG_HS_SUPER : ENG_HS;
 		return;
 	}
 	if (ce)
@@ -371,17 +391,19 @@ static void rule_engine(struct rule *r)
 	ce = NULL;
 	if (hs_expression_info(r->re, r->hsflags | HS_FLAG_PREFILTER, &info, &ce) == HS_SUCCESS) {
 		free(info);
-		r->eng = ENG_HS_PRE;
+		rules_set_engine(r, ENG_HS_PRE);
 		return;
 	}
 	hs_free_compile_error(ce);
-	r->eng = ENG_PCRE;
+	rules_set_engine(r, ENG_PCRE);
 }
 
 /* PCRE2 code stays only where a match needs it; JIT makes it fast. */
 static void rule_finish_pcre(struct rule *r)
 {
-	int needed = r->eng == ENG_PCRE || r->eng == ENG_HS_PRE || r->multiple;
+	int needed = r->eng != ENG_HS || r->multiple;
+	if (!r->pc)
+		return;
 	if (!needed) {
 		pcre2_code_free(r->pc);
 		r->pc = NULL;
@@ -398,10 +420,12 @@ static int build_groups(struct ruleset *rs, struct rules_report *rep, const char
 		if (r->kind != RK_REGEX || r->skip != SKIP_NONE)
 			continue;
 		rule_engine(r);
+		if (r->skip != SKIP_NONE)
+			continue;
 		if (group_add(rs, r->cls, r->cls == RULES_HEADER ? r->target : -1, (unsigned)i) < 0)
 			return err_set(e, "out of memory");
 	}
-	for (size_t i = 0; i < rs->ngroups; i++)
+	for (size_t i = 0; i < rs->ngroups && !rs->check_only; i++)
 		if (rules_group_build(rs, &rs->groups[i], cache_dir, e) < 0)
 			return -1;
 	for (size_t i = 0; i < rs->nrules; i++) {
@@ -411,7 +435,7 @@ static int build_groups(struct ruleset *rs, struct rules_report *rep, const char
 		rule_finish_pcre(r);
 		if (rep) {
 			rep->hs_exact += r->eng == ENG_HS;
-			rep->hs_prefilter += r->eng == ENG_HS_PRE;
+			rep->hs_prefilter += r->eng == ENG_HS_PRE || r->eng == ENG_HS_SUPER;
 			rep->pcre_only += r->eng == ENG_PCRE;
 		}
 	}
@@ -483,6 +507,7 @@ static void report_counts(struct ruleset *rs, struct rules_build *b)
 		case SKIP_UNSUPPORTED: rep->unsupported++; break;
 		case SKIP_ZERO: rep->zero_score++; break;
 		case SKIP_LEARN: rep->unsupported++; break;
+		case SKIP_COSTLY: rep->costly++; break;
 		case SKIP_ERROR: break;
 		}
 	}
@@ -531,6 +556,7 @@ struct ruleset *rules_compile(struct rules_build *b, const char *cache_dir, stru
 		return NULL;
 	}
 	atomic_init(&rs->refs, 1);
+	rs->check_only = b->check_only;
 	rs->gen = atomic_fetch_add(&rules_generation, 1) + 1;
 	for (int i = 0; i < RULES_NCLASS; i++)
 		rs->cgroup[i] = -1;
@@ -600,100 +626,8 @@ void rules_ruleset_free(struct ruleset *rs)
 	free(rs->evals);
 	free(rs->metas);
 	free(rs->prog);
+	free(rs->mrun);
+	free(rs->mcode);
+	free(rs->mnum);
 	free(rs);
-}
-
-/* ---- bounded repeats ----------------------------------------------------- */
-
-/* Vectorscan compiles large bounded repeats ({0,2048}, (...){100}, a long
- * alternation group repeated {1,3} inside another) into big automata:
- * seconds to minutes per pattern. For the database such a repeat is
- * widened to an unbounded one, X{m,n} -> X{min(m,4),}, which matches a
- * superset; the rule then runs as a prefilter and PCRE2 confirms with the
- * exact pattern. Returns a malloc'd pattern, or NULL when nothing needed
- * widening. */
-#define RELAX_GROUP_COST 600
-
-static int parse_braces(const char *re, size_t n, size_t i, unsigned long *lo, unsigned long *hi,
-			size_t *end)
-{
-	size_t j = i + 1;
-	unsigned long m = 0, mx = 0;
-	int has_m = 0, comma = 0, has_n = 0;
-	while (j < n && re[j] >= '0' && re[j] <= '9' && m <= 100000) {
-		m = m * 10 + (unsigned long)(re[j++] - '0');
-		has_m = 1;
-	}
-	if (j < n && re[j] == ',') {
-		comma = 1;
-		j++;
-		while (j < n && re[j] >= '0' && re[j] <= '9' && mx <= 100000) {
-			mx = mx * 10 + (unsigned long)(re[j++] - '0');
-			has_n = 1;
-		}
-	}
-	if (!has_m || j >= n || re[j] != '}')
-		return 0;
-	*lo = m;
-	*hi = comma ? (has_n ? mx : 0) : m;
-	if (comma && !has_n)
-		*hi = m;  /* {m,} is already unbounded: only m counts */
-	*end = j;
-	return 1;
-}
-
-char *rules_relax_repeats(const char *re, unsigned limit)
-{
-	size_t n = strlen(re), stack[64], depth = 0, last_group = 0;
-	struct buf out;
-	buf_init(&out, n * 2 + 16);
-	int changed = 0, in_class = 0, after_group = 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = re[i];
-		int was_group = after_group;
-		after_group = 0;
-		if (c == '\\' && i + 1 < n) {
-			buf_append(&out, re + i, 2);
-			i++;
-			continue;
-		}
-		if (in_class) {
-			if (c == ']')
-				in_class = 0;
-			buf_putc(&out, c);
-			continue;
-		}
-		if (c == '[') {
-			in_class = 1;
-			buf_putc(&out, c);
-			if (i + 1 < n && re[i + 1] == '^')  /* []...] and [^]...]: literal ] */
-				buf_putc(&out, re[++i]);
-			if (i + 1 < n && re[i + 1] == ']')
-				buf_putc(&out, re[++i]);
-			continue;
-		}
-		if (c == '(' && depth < 64)
-			stack[depth++] = out.len;
-		if (c == ')' && depth) {
-			last_group = out.len + 1 - stack[--depth];
-			after_group = 1;
-		}
-		unsigned long lo, hi;
-		size_t end;
-		if (c == '{' && i > 0 && parse_braces(re, n, i, &lo, &hi, &end)) {
-			int big = hi > limit || (was_group && hi > 1 && last_group * hi > RELAX_GROUP_COST);
-			if (big) {
-				buf_printf(&out, "{%lu,}", lo < 4 ? lo : 4);
-				changed = 1;
-				i = end;
-				continue;
-			}
-		}
-		buf_putc(&out, c);
-	}
-	if (!changed || !out.data) {
-		buf_free(&out);
-		return NULL;
-	}
-	return buf_steal(&out);
 }

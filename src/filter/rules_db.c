@@ -16,22 +16,22 @@
 
 #include "util/fsutil.h"
 #include "util/log.h"
+#include "util/timeutil.h"
 
 #define CACHE_MAGIC "RHSDB1\n"
 #define CACHE_MAX (512u << 20)
 #define MAX_DEMOTIONS 500
 
+static const char *class_name(int cls)
+{
+	static const char *const names[] = {"header", "body", "rawbody", "uri", "full", "meta"};
+	return cls >= 0 && cls < RULES_NCLASS ? names[cls] : "?";
+}
+
 struct demotion {
 	uint32_t member;   /* index in g->members */
 	uint32_t eng;
 };
-
-static void rule_set_engine(struct rule *r, enum rengine eng)
-{
-	r->eng = eng;
-	if (eng == ENG_DROPPED)
-		r->skip = SKIP_UNSUPPORTED;
-}
 
 struct exprs {
 	const char **ex;
@@ -97,7 +97,7 @@ static int cache_load(struct ruleset *rs, struct rgroup *g, const char *dir, str
 		memcpy(&d, data + off + i * sizeof d, sizeof d);
 		if (d.member >= g->nmembers || d.eng > ENG_DROPPED)
 			goto bad;
-		rule_set_engine(&rs->rules[g->members[d.member]], (enum rengine)d.eng);
+		rules_set_engine(&rs->rules[g->members[d.member]], (enum rengine)d.eng);
 	}
 	off += nd * sizeof(struct demotion);
 	exprs_fill(rs, g, x);
@@ -152,10 +152,11 @@ static int compile(struct ruleset *rs, struct rgroup *g, struct exprs *x, struct
 		hs_free_compile_error(ce);
 		struct rule *r = &rs->rules[g->map[bad]];
 		/* without PCRE2 code (too large for it) the rule cannot degrade */
-		rule_set_engine(r, !r->pc ? ENG_DROPPED : r->eng == ENG_HS ? ENG_HS_PRE : ENG_PCRE);
+		enum rengine want = !r->pc ? ENG_DROPPED : r->eng < ENG_HS_PRE ? ENG_HS_PRE : ENG_PCRE;
 		for (size_t i = 0; i < g->nmembers; i++)
 			if (g->members[i] == g->map[bad])
-				dm[(*nd)++] = (struct demotion){(uint32_t)i, r->eng};
+				dm[(*nd)++] = (struct demotion){(uint32_t)i, want};
+		rules_set_engine(r, want);
 	}
 }
 
@@ -181,7 +182,13 @@ int rules_group_build(struct ruleset *rs, struct rgroup *g, const char *cache_di
 		goto out;
 	}
 	uint32_t nd = 0;
+	int64_t t0 = time_mono_us();
 	rc = compile(rs, g, &x, dm, &nd, e);
+	int64_t ms = (time_mono_us() - t0) / 1000;
+	if (rc == 0 && ms >= 1000)  /* explains a slow first start */
+		log_info("rules: compiled the %s database (%zu patterns) in %lld ms",
+			 g->target >= 0 ? rs->targets[g->target].key : class_name(g->cls), x.k,
+			 (long long)ms);
 	if (rc == 0 && cache_dir)
 		cache_store(g, cache_dir, dm, nd);
 out:

@@ -33,6 +33,10 @@
 #define RULES_MAX_URIS_TEXT (256u << 10)
 #define RULES_BODY_LINE 2048    /* SpamAssassin's MAX_BODY_LINE_LENGTH */
 
+/* Rules of non-strict sources (SpamAssassin's) scoring less than this and
+ * read by no meta are not run: they cannot change a verdict. */
+#define RULES_MIN_EFFECT 0.1
+
 enum rkind { RK_REGEX, RK_EXISTS, RK_EVAL, RK_META };
 
 /* Why a defined rule does not run. */
@@ -42,9 +46,15 @@ enum rskip {
 	SKIP_NET,         /* tflags net or a network eval */
 	SKIP_EVAL,        /* eval function not implemented */
 	SKIP_UNSUPPORTED, /* pseudo-header, modifier or rule type we lack */
-	SKIP_ZERO,        /* score 0 and no meta needs it */
+	SKIP_ZERO,        /* no effect: score 0 (or negligible) and no meta reads it */
 	SKIP_LEARN,       /* tflags learn: Bayes does this */
+	SKIP_COSTLY,      /* a long pattern only PCRE2 could run on every message */
 };
+
+/* A pattern of a non-strict source longer than this that Vectorscan cannot
+ * run (exactly or as a superset) is not loaded: PCRE2 would run its huge
+ * alternations over every message. */
+#define RULES_COSTLY_LEN 1000
 
 /* One definition as written (a later one of the same name replaces it). */
 struct rdef {
@@ -86,6 +96,7 @@ struct rules_build {
 	struct strmap skipped_evals; /* fn -> (void *)count */
 	unsigned nunsupported;
 	struct rules_report *rep;
+	int check_only;          /* validate, build no database (rules check) */
 };
 
 enum { RTAG_TAG, RTAG_PRE, RTAG_INTER, RTAG_POST };
@@ -95,10 +106,15 @@ void rules_build_init(struct rules_build *b, struct rules_report *rep);
 void rules_build_free(struct rules_build *b);
 void rules_build_error(struct rules_build *b, unsigned file, unsigned line, enum rules_class cls,
 		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* A rule kept out by an engine limit, not by an error of its author. */
+void rules_build_warn(struct rules_build *b, unsigned file, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 struct rattr *rules_attr(struct rules_build *b, const char *name);
 /* ReplaceTags on one pattern; returns a malloc'd string. */
 char *rules_replace_tags(const struct rules_build *b, const char *re);
-/* Unescapes \# was done by the parser; splits "/re/mods", "m{re}mods". */
+/* rules_syntax.c: an "if" expression (0 or 1 in *value), or -1 on bad
+ * syntax; and a regex literal "/re/mods", "m{re}mods" split in parts. */
+int rules_cond_eval(const char *s, int *value);
 int rules_split_regex(const char *s, char **re, char **mods, const char **rest, struct err *e);
 
 /* Header targets: what a header rule reads. */
@@ -139,7 +155,16 @@ struct meta_ins {
 	int rule;             /* MOP_RULE: rule index, -1 = unknown (0) */
 };
 
-enum rengine { ENG_NONE, ENG_HS, ENG_HS_PRE, ENG_PCRE, ENG_DROPPED };
+/* How a regex rule is matched, from cheapest; a database build that
+ * rejects a pattern moves it one step down. */
+enum rengine {
+	ENG_NONE,
+	ENG_HS,        /* Vectorscan, exact */
+	ENG_HS_SUPER,  /* Vectorscan runs a superset exactly, PCRE2 confirms */
+	ENG_HS_PRE,    /* Vectorscan prefilter mode, PCRE2 confirms */
+	ENG_PCRE,      /* PCRE2 on every message */
+	ENG_DROPPED,   /* none can (pattern too large for both) */
+};
 
 struct eval_args {
 	int n;
@@ -158,7 +183,7 @@ struct rule {
 	double score;
 	unsigned maxhits;
 	unsigned multiple : 1, negate : 1, nosubject : 1, absent_hit : 1, needed : 1, scored : 1,
-		 relaxed : 1, nopcre : 1;
+		 relaxed : 1, nopcre : 1, strict : 1;
 	enum rengine eng;
 	char *re;             /* pattern for Vectorscan (after ReplaceTags, maybe widened) */
 	unsigned hsflags;
@@ -191,16 +216,27 @@ struct ruleset {
 	size_t nevals;
 	unsigned *metas;          /* RK_META rules in dependency order */
 	size_t nmetas;
-	struct meta_ins *prog;
+	struct meta_ins *prog;    /* while compiling */
 	size_t nprog;
 	int meta_stack;
-	int uses_html, uses_uppercase;
+	/* what matching runs: per meta in order its rule and code range; code
+	 * words hold the op in the low 8 bits, the operand (rule index + 1 or
+	 * index into mnum) above */
+	struct mrun {
+		uint32_t rule, off, len;
+	} *mrun;
+	uint32_t *mcode;
+	double *mnum;
+	int check_only;           /* built without databases: cannot match */
 };
 
 /* rules_compile.c */
 struct ruleset *rules_compile(struct rules_build *b, const char *cache_dir, struct err *e);
 void rules_ruleset_free(struct ruleset *rs);
-char *rules_relax_repeats(const char *re, unsigned limit);
+/* rules_superset.c: a wider pattern for Vectorscan, or NULL if none needed. */
+char *rules_superset(const char *re, unsigned limit);
+/* Moves a rule to a slower engine (or drops it when that is too costly). */
+void rules_set_engine(struct rule *r, enum rengine eng);
 /* rules_db.c: builds (or loads from the cache directory) one database. */
 int rules_group_build(struct ruleset *rs, struct rgroup *g, const char *cache_dir, struct err *e);
 void rules_cache_prune(const char *cache_dir, const struct ruleset *rs);
@@ -245,6 +281,39 @@ int rules_eval_lookup(const char *fn, enum eval_kind *kind);
 int rules_eval_prepare(int fn, const char *args, struct eval_args *out, struct err *e);
 void rules_eval_args_free(struct eval_args *a);
 int rules_eval_run(int fn, struct eval_ctx *c, const struct eval_args *a);
+/* The native functions (rules_eval_hdr.c, rules_eval_body.c). */
+typedef int (*eval_fn)(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_missing_to(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_subject_caps(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_to_in_subject(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_illegal_chars(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_header_count(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_outlook_msgid(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_unresolved_template(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_sorted_recips(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_similar_recips(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_shifted_date(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_false(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_equal_from_domains(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_env_hdr_from_match(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_ratware_name_id(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_ratware_envfrom(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_uppercase(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_body_length(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_mime_html(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_mime_html_only(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_check_for_mime(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_html_test(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_html_tag_exists(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_html_tag_balance(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_html_eval(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_html_range(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_replyto_differs(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_from_name_mismatch(struct eval_ctx *c, const struct eval_args *a);
+#define RULES_MIME_TESTS 3
+extern const char *const rules_mime_tests[RULES_MIME_TESTS];
+int rules_html_tag_index(const char *name, size_t n);
+
 /* Plugins whose functions we implement (ifplugin is true for these). */
 int rules_plugin_known(const char *name);
 /* `if can(X)` capabilities. */
@@ -258,6 +327,7 @@ struct rules_scratch {
 	uint16_t *hits;
 	uint8_t *cand;
 	unsigned *candv;
+	size_t *candend;       /* end of a candidate's first Vectorscan match */
 	size_t ncand;
 	struct rules_hit *out;
 	double *stack;

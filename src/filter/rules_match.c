@@ -20,6 +20,7 @@ static void scratch_arrays_free(struct rules_scratch *s)
 	free(s->hits);
 	free(s->cand);
 	free(s->candv);
+	free(s->candend);
 	free(s->out);
 	free(s->stack);
 	free(s->hfirst);
@@ -83,12 +84,13 @@ int rules_scratch_fit(struct rules_scratch *s, const struct ruleset *rs, struct 
 		s->hits = calloc(n, sizeof *s->hits);
 		s->cand = calloc(n, sizeof *s->cand);
 		s->candv = calloc(n, sizeof *s->candv);
+		s->candend = calloc(n, sizeof *s->candend);
 		s->out = calloc(n, sizeof *s->out);
 		s->stack = NULL;
 		s->hfirst = NULL;
 		s->stackcap = s->hcap = 0;
 		s->cap = n;
-		if (!s->hits || !s->cand || !s->candv || !s->out) {
+		if (!s->hits || !s->cand || !s->candv || !s->candend || !s->out) {
 			s->cap = 0;
 			return err_set(e, "out of memory");
 		}
@@ -128,13 +130,13 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
 	id = c->map[id];
 	const struct rule *r = &c->rules[id];
 	(void)from;
-	(void)to;
 	(void)flags;
 	if (r->eng == ENG_HS && !r->multiple) {
 		c->s->hits[id] = 1;
 	} else if (!c->s->cand[id]) {
 		c->s->cand[id] = 1;
 		c->s->candv[c->s->ncand++] = id;
+		c->s->candend[id] = (size_t)to;
 	}
 	return 0;
 }
@@ -168,10 +170,20 @@ static void group_run(const struct ruleset *rs, struct rules_scratch *s, const s
 	if (g->db && hs_scan(g->db, text ? text : "", (unsigned)len, 0, s->hs, on_match, &c) !=
 			     HS_SUCCESS)
 		log_warn("rules: vectorscan scan failed");
+	/* Body lines and URIs match one by one in SpamAssassin, so an exact
+	 * match lies within one line and ends at or after the first candidate
+	 * end: PCRE2 starts at that line. */
+	int lines = g->cls == RULES_BODY || g->cls == RULES_URI;
 	for (size_t i = 0; i < s->ncand; i++) {
 		unsigned id = s->candv[i];
+		size_t start = 0;
 		s->cand[id] = 0;
-		s->hits[id] = (uint16_t)pcre_count(s, &rs->rules[id], text, len, 0);
+		if (lines && s->candend[id] && s->candend[id] <= len) {
+			start = s->candend[id] - 1;  /* the match may end with the newline */
+			while (start > 0 && text[start - 1] != '\n')
+				start--;
+		}
+		s->hits[id] = (uint16_t)pcre_count(s, &rs->rules[id], text, len, start);
 	}
 	for (size_t i = 0; i < g->npcre; i++) {
 		const struct rule *r = &rs->rules[g->pcre[i]];
@@ -224,8 +236,11 @@ static void run_headers(const struct ruleset *rs, struct rules_scratch *s,
 	}
 	for (size_t i = 0; i < rs->nexists; i++) {
 		const struct rule *r = &rs->rules[rs->exists[i]];
-		s->hits[rs->exists[i]] =
-			(uint16_t)rules_target_value(rs, s, &rs->targets[r->target], v, env, &s->val);
+		const struct htarget *t = &rs->targets[r->target];
+		if (t->type == HT_NAMED && !t->addr && !t->dname)  /* present is enough */
+			s->hits[rs->exists[i]] = t->hn >= 0 && s->hfirst[t->hn] >= 0;
+		else
+			s->hits[rs->exists[i]] = (uint16_t)rules_target_value(rs, s, t, v, env, &s->val);
 	}
 }
 
@@ -258,19 +273,20 @@ static void run_texts(const struct ruleset *rs, struct rules_scratch *s, const s
 
 /* ---- metas ------------------------------------------------------------- */
 
-static double meta_eval(const struct ruleset *rs, struct rules_scratch *s, const struct rule *m)
+static double meta_eval(const struct ruleset *rs, struct rules_scratch *s, const struct mrun *m)
 {
 	double *st = s->stack;
 	int sp = 0;
-	for (size_t k = m->meta_off; k < m->meta_off + m->meta_len; k++) {
-		const struct meta_ins *in = &rs->prog[k];
+	const uint32_t *code = rs->mcode + m->off;
+	for (uint32_t k = 0; k < m->len; k++) {
+		uint32_t op = code[k] & 0xff, arg = code[k] >> 8;
 		double a, b;
-		switch (in->op) {
+		switch (op) {
 		case MOP_RULE:
-			st[sp++] = in->rule >= 0 ? s->hits[in->rule] : 0;
+			st[sp++] = arg ? s->hits[arg - 1] : 0;
 			continue;
 		case MOP_NUM:
-			st[sp++] = in->num;
+			st[sp++] = rs->mnum[arg];
 			continue;
 		case MOP_NOT:
 			st[sp - 1] = st[sp - 1] == 0;
@@ -284,7 +300,7 @@ static double meta_eval(const struct ruleset *rs, struct rules_scratch *s, const
 		b = st[--sp];
 		a = st[sp - 1];
 		double r = 0;
-		switch (in->op) {
+		switch (op) {
 		case MOP_AND: r = a != 0 ? b : a; break;   /* Perl: value of the deciding operand */
 		case MOP_OR: r = a != 0 ? a : b; break;
 		case MOP_ADD: r = a + b; break;
@@ -328,6 +344,8 @@ static void collect(const struct ruleset *rs, struct rules_scratch *s, struct ru
 int rules_match(const struct ruleset *rs, struct rules_scratch *s, const struct msg_view *v,
 		const struct rules_env *env, struct rules_result *out, struct err *e)
 {
+	if (rs->check_only)
+		return err_set(e, "rule set loaded for checking only");
 	if (rules_scratch_fit(s, rs, e) < 0)
 		return -1;
 	memset(s->hits, 0, rs->nrules * sizeof *s->hits);
@@ -342,10 +360,8 @@ int rules_match(const struct ruleset *rs, struct rules_scratch *s, const struct 
 		int h = rules_eval_run(r->eval, &ec, &r->args);
 		s->hits[rs->evals[i]] = (uint16_t)(h > 0 ? h : 0);
 	}
-	for (size_t i = 0; i < rs->nmetas; i++) {
-		const struct rule *m = &rs->rules[rs->metas[i]];
-		s->hits[rs->metas[i]] = meta_eval(rs, s, m) != 0;
-	}
+	for (size_t i = 0; i < rs->nmetas; i++)
+		s->hits[rs->mrun[i].rule] = meta_eval(rs, s, &rs->mrun[i]) != 0;
 	collect(rs, s, out);
 	return 0;
 }

@@ -5,6 +5,7 @@
 #include "filter/rules_int.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -288,13 +289,28 @@ out:
 	return rc;
 }
 
-/* SpamAssassin does not run zero-score rules; we still run those an
- * active meta reads, walking metas from the last to the first. */
+/* A rule runs only when it can move the score: scored and not zero (in
+ * SpamAssassin's rule files: at least RULES_MIN_EFFECT, which leaves out
+ * T_ testing rules and 0.001 informational rules), or read by a meta that
+ * runs. SpamAssassin itself does not run zero-score rules; sub-rules no
+ * running meta reads are dead weight. Metas are walked from the last to
+ * the first so every reader is decided before what it reads. */
+static int contributes(const struct rule *r)
+{
+	if (r->skip != SKIP_NONE)
+		return 0;
+	if (r->needed)
+		return 1;
+	if (!r->scored)
+		return 0;
+	return r->strict ? r->score != 0 : fabs(r->score) >= RULES_MIN_EFFECT;
+}
+
 static void mark_needed(struct ruleset *rs)
 {
 	for (size_t i = rs->nmetas; i-- > 0;) {
 		struct rule *m = &rs->rules[rs->metas[i]];
-		if (m->skip != SKIP_NONE || (m->score == 0 && !m->needed))
+		if (!contributes(m))
 			continue;
 		for (size_t k = m->meta_off; k < m->meta_off + m->meta_len; k++)
 			if (rs->prog[k].op == MOP_RULE && rs->prog[k].rule >= 0)
@@ -303,13 +319,47 @@ static void mark_needed(struct ruleset *rs)
 	size_t w = 0;
 	for (size_t i = 0; i < rs->nrules; i++) {
 		struct rule *r = &rs->rules[i];
-		if (r->skip == SKIP_NONE && r->score == 0 && !r->needed)
+		if (r->skip == SKIP_NONE && !contributes(r))
 			r->skip = SKIP_ZERO;
 	}
 	for (size_t i = 0; i < rs->nmetas; i++)
 		if (rs->rules[rs->metas[i]].skip == SKIP_NONE)
 			rs->metas[w++] = rs->metas[i];
 	rs->nmetas = w;
+}
+
+/* The compact form matching runs: 4-byte code words, metas in order. */
+static int meta_pack(struct ruleset *rs)
+{
+	size_t ncode = 0, nnum = 0;
+	for (size_t i = 0; i < rs->nmetas; i++) {
+		const struct rule *m = &rs->rules[rs->metas[i]];
+		ncode += m->meta_len;
+		for (size_t k = m->meta_off; k < m->meta_off + m->meta_len; k++)
+			nnum += rs->prog[k].op == MOP_NUM;
+	}
+	rs->mrun = calloc(rs->nmetas + 1, sizeof *rs->mrun);
+	rs->mcode = calloc(ncode + 1, sizeof *rs->mcode);
+	rs->mnum = calloc(nnum + 1, sizeof *rs->mnum);
+	if (!rs->mrun || !rs->mcode || !rs->mnum)
+		return -1;
+	size_t c = 0, nn = 0;
+	for (size_t i = 0; i < rs->nmetas; i++) {
+		const struct rule *m = &rs->rules[rs->metas[i]];
+		rs->mrun[i] = (struct mrun){rs->metas[i], (uint32_t)c, (uint32_t)m->meta_len};
+		for (size_t k = m->meta_off; k < m->meta_off + m->meta_len; k++) {
+			const struct meta_ins *in = &rs->prog[k];
+			uint32_t arg = 0;
+			if (in->op == MOP_RULE)
+				arg = in->rule >= 0 ? (uint32_t)in->rule + 1 : 0;
+			else if (in->op == MOP_NUM) {
+				rs->mnum[nn] = in->num;
+				arg = (uint32_t)nn++;
+			}
+			rs->mcode[c++] = (uint32_t)in->op | arg << 8;
+		}
+	}
+	return 0;
 }
 
 int rules_meta_compile(struct rules_build *b, struct ruleset *rs)
@@ -356,5 +406,8 @@ int rules_meta_compile(struct rules_build *b, struct ruleset *rs)
 	if (rc < 0)
 		return -1;
 	mark_needed(rs);
-	return 0;
+	rc = meta_pack(rs);
+	free(rs->prog);
+	rs->prog = NULL;
+	return rc;
 }

@@ -272,6 +272,14 @@ static int is_ws(unsigned char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
+static int blank_in(const char *t, size_t from, size_t to)
+{
+	for (size_t k = from; k < to; k++)
+		if (t[k] != '\r')
+			return 1;
+	return 0;
+}
+
 /* Appends text with SpamAssassin's whitespace rules, cutting lines longer
  * than RULES_BODY_LINE at their last blank. */
 static void body_append(struct buf *out, const char *t, size_t n, size_t *line_start)
@@ -294,11 +302,13 @@ static void body_append(struct buf *out, const char *t, size_t n, size_t *line_s
 					nls++;
 				}
 			if (nls >= 2) {  /* \n+\s*\n+ is a paragraph break */
-				if (first_nl > i)
+				/* blanks around it stay a space; a CR of a CRLF does not
+				 * (SpamAssassin sees LF line ends) */
+				if (blank_in(t, i, first_nl))
 					buf_putc(out, ' ');
 				buf_putc(out, '\n');
 				*line_start = out->len;
-				if (last_nl + 1 < j)
+				if (blank_in(t, last_nl + 1, j))
 					buf_putc(out, ' ');
 			} else {
 				buf_putc(out, ' ');

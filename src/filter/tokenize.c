@@ -75,7 +75,7 @@ uint64_t tok_hash_group(const char *s, size_t n, int group)
 
 static int set_grow(struct tok_set *ts)
 {
-	size_t ns = ts->nslots ? ts->nslots * 2 : 1024;
+	size_t ns = ts->nslots ? ts->nslots * 2 : 2048; /* typical mail: no rehash */
 	uint64_t *slots = calloc(ns, sizeof *slots);
 	uint64_t *h = realloc(ts->h, (ns / 2) * sizeof *h);
 	if (!slots || !h) {

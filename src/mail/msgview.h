@@ -41,7 +41,8 @@ struct msg_view {
 	struct buf rawbody;   /* body after the header block, undecoded, capped */
 	char **uris;          /* normalised URLs found in text and HTML */
 	size_t nuris;
-	struct msg_part *parts;
+	struct msg_part *parts;  /* depth-first; containers (multipart,
+				  * message/rfc822) listed too, without data */
 	size_t nparts;
 	const char *full;     /* the whole raw message (not owned) */
 	size_t full_len;
