@@ -173,6 +173,17 @@ static void on_term(evutil_socket_t sig, short what, void *arg)
 	event_add(drain_check, &tv);
 }
 
+static void reload_work(void *ctx, void *arg)
+{
+	(void)ctx;
+	struct node *n = arg;
+	struct err e;
+	if (filter_engine_reload(n->fe, &e) < 0)
+		log_error("reload: filters: %s (keeping the running rules)", e.msg);
+	else
+		log_info("rampartd: rules reloaded");
+}
+
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
@@ -185,9 +196,9 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	apply_log_level(fresh.log_level);
-	if (filter_engine_reload(n->fe, &e) < 0)
-		log_error("reload: filters: %s (keeping the running rules)", e.msg);
-	log_info("rampartd: reloaded (listen addresses change on restart)");
+	/* compiling rules can take seconds: never on the loop */
+	pool_submit(n->pool, reload_work, NULL, n);
+	log_info("rampartd: reloading (listen addresses change on restart)");
 }
 
 int main(int argc, char **argv)

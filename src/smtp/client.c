@@ -404,11 +404,11 @@ int smtp_client_tls_active(const struct smtp_client *c)
 	return c ? c->tls_active : 0;
 }
 
-void smtp_client_close(struct smtp_client *c)
+static void client_release(struct smtp_client *c, int polite)
 {
 	if (!c || c->released)
 		return;
-	int idle = smtp_client_usable(c);
+	int idle = polite && smtp_client_usable(c);
 	c->released = 1;
 	c->ready_cb = NULL;
 	if (c->txn)
@@ -422,4 +422,14 @@ void smtp_client_close(struct smtp_client *c)
 	c->state = CS_BROKEN;
 	if (!c->in_cb)
 		client_free(c);
+}
+
+void smtp_client_close(struct smtp_client *c)
+{
+	client_release(c, 1);
+}
+
+void smtp_client_abort(struct smtp_client *c)
+{
+	client_release(c, 0);
 }

@@ -111,5 +111,8 @@ int smtp_client_tls_active(const struct smtp_client *c);
  * command timeout, at most 10 s); run the loop that long before freeing
  * the event_base at shutdown. NULL is accepted. */
 void smtp_client_close(struct smtp_client *c);
+/* Closes at once without QUIT and frees (shutdown: the loop no longer
+ * runs to finish a QUIT exchange). NULL is accepted. */
+void smtp_client_abort(struct smtp_client *c);
 
 #endif

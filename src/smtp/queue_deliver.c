@@ -171,6 +171,12 @@ static void resolve_done(void *arg)
 	struct resolve_job *j = arg;
 	struct attempt *a = j->a;
 	struct dest *d = a->d;
+	if (a->q->stopped) { /* shutting down: no new connection */
+		d->active--;
+		free(a);
+		free(j);
+		return;
+	}
 	d->resolved_at_ms = time_now_ms();
 	if (j->ok) {
 		d->resolved = 1;
@@ -297,8 +303,29 @@ static void conn_park(struct qconn *qc)
 	evtimer_add(qc->idle_timer, &tv);
 }
 
+static void conn_link(struct qconn *qc)
+{
+	struct dest *d = qc->d;
+	qc->all_prev = NULL;
+	qc->all_next = d->conns;
+	if (d->conns)
+		d->conns->all_prev = qc;
+	d->conns = qc;
+}
+
+static void conn_unlink(struct qconn *qc)
+{
+	if (qc->all_prev)
+		qc->all_prev->all_next = qc->all_next;
+	else
+		qc->d->conns = qc->all_next;
+	if (qc->all_next)
+		qc->all_next->all_prev = qc->all_prev;
+}
+
 static void conn_drop(struct qconn *qc)
 {
+	conn_unlink(qc);
 	qc->d->active--;
 	smtp_client_close(qc->c);
 	event_free(qc->idle_timer);
@@ -313,6 +340,7 @@ static void smtp_start(struct queue *q, struct attempt *a)
 	qc->d = d;
 	qc->a = a;
 	qc->idle_timer = evtimer_new(n->base, on_idle_timeout, qc);
+	conn_link(qc);
 	struct smtp_client_opts opts = {
 		.helo_name = n->boot.hostname,
 		.connect_timeout_s = (int)config_int(n->cfg, "queue_connect_timeout", NULL, NULL),
@@ -323,6 +351,7 @@ static void smtp_start(struct queue *q, struct attempt *a)
 	qc->c = smtp_client_connect(n->base, (struct sockaddr *)&d->addr, d->addrlen, &opts,
 				    on_ready, qc);
 	if (!qc->c) {
+		conn_unlink(qc);
 		event_free(qc->idle_timer);
 		free(qc);
 		d->active--;
@@ -377,10 +406,15 @@ void deliver_start(struct queue *q, struct attempt *a)
 
 void deliver_dest_free(struct dest *d)
 {
-	while (d->idle) {
-		struct qconn *qc = d->idle;
-		d->idle = qc->next;
-		conn_drop(qc);
+	/* shutdown: the loop has stopped, a QUIT could never finish; busy
+	 * connections are abandoned too (their messages stay in the spool) */
+	while (d->conns) {
+		struct qconn *qc = d->conns;
+		d->conns = qc->all_next;
+		smtp_client_abort(qc->c);
+		event_free(qc->idle_timer);
+		free(qc->a);
+		free(qc);
 	}
 	free(d);
 }

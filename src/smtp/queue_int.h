@@ -53,6 +53,7 @@ struct dest {
 	char key[600];          /* the destination string */
 	int active;             /* connections open or connecting */
 	struct qconn *idle;     /* idle SMTP connections (reused) */
+	struct qconn *conns;    /* all connections, busy or idle */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	int resolved;           /* 1 ok, -1 failed, 0 unknown */
@@ -77,7 +78,8 @@ struct attempt {
 };
 
 struct qconn {
-	struct qconn *next;
+	struct qconn *next;          /* idle list */
+	struct qconn *all_next, *all_prev; /* every connection of the dest */
 	struct dest *d;
 	struct smtp_client *c;
 	struct attempt *a;
