@@ -12,7 +12,7 @@ PKGS=(
   postfix clamav-daemon spamassassin dnsmasq-base
   corosync libcorosync-common-dev libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev libcfg-dev
   iproute2 procps psmisc zip
-  chromium
+  chromium nodejs
 )
 
 missing=()
