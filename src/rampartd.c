@@ -181,7 +181,7 @@ static void reload_work(void *ctx, void *arg)
 	if (filter_engine_reload(n->fe, &e) < 0)
 		log_error("reload: filters: %s (keeping the running rules)", e.msg);
 	else
-		log_info("rampartd: rules reloaded");
+		log_info("rampartd: reloaded (listen addresses change on restart)");
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
@@ -198,7 +198,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	apply_log_level(fresh.log_level);
 	/* compiling rules can take seconds: never on the loop */
 	pool_submit(n->pool, reload_work, NULL, n);
-	log_info("rampartd: reloading (listen addresses change on restart)");
+	log_info("rampartd: reload requested (log level applied, rules compiling)");
 }
 
 int main(int argc, char **argv)
