@@ -94,7 +94,6 @@ struct rules_build {
 	struct strmap rtag[4];   /* replace_tag/pre/inter/post: name -> char * */
 	char *rstart, *rend;     /* replace_start / replace_end */
 	struct strmap skipped_evals; /* fn -> (void *)count */
-	unsigned nunsupported;
 	struct rules_report *rep;
 	int check_only;          /* validate, build no database (rules check) */
 };

@@ -269,7 +269,7 @@ class Lab:
     def __init__(self, workdir=None, tag=None):
         self.owner = os.getpid()
         self.prefix = f"{PREFIX}{self.owner}" + (f"{tag}" if tag else "")
-        self.dir = workdir or tempfile.mkdtemp(prefix="rampart-lab-")
+        self.dir = workdir or tempfile.mkdtemp(prefix=f"rampart-lab-{self.owner}-")
         self.own_dir = workdir is None
         self.net = random.randint(1, 254)
         self.bridge_ns = f"{self.prefix}-br"

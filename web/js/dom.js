@@ -118,7 +118,7 @@ export function scoreEl(score) {
 }
 
 export function badge(text, kind) {
-	return h('span', { class: ['badge', 'b-' + (kind || text)] }, text);
+	return h('span', { class: ['badge', 'b-' + String(kind || text).toLowerCase().replace(/[^a-z0-9]+/g, '-')] }, text);
 }
 
 // ---- feedback ---------------------------------------------------------------
