@@ -19,6 +19,14 @@ struct cli {
  * transport error, message on stderr) and the JSON reply in *out. */
 int cli_api(struct cli *c, const char *method, const char *path, json_t *body, int offline_ok,
 	    json_t **out);
+/* One API call of a command: prints the reply with `print` (JSON with
+ * --json), a reply's "warning" on stderr, errors via cli_fail. Takes
+ * over body. Returns the exit status. */
+int cli_call(struct cli *c, const char *method, const char *path, json_t *body, int offline,
+	     void (*print)(json_t *));
+/* Exactly `want` positional arguments and no unknown --option left;
+ * otherwise a message on stderr and 1. */
+int cli_args(struct cli *c, int want);
 /* Prints an API error ({"error": ...}) to stderr; returns 1. */
 int cli_fail(json_t *reply, int status);
 void cli_print_json(json_t *j);

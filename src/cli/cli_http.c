@@ -138,3 +138,36 @@ int cli_flag(struct cli *c, const char *name)
 		}
 	return 0;
 }
+
+int cli_call(struct cli *c, const char *method, const char *path, json_t *body, int offline,
+	     void (*print)(json_t *))
+{
+	json_t *reply;
+	int status = cli_api(c, method, path, body, offline, &reply);
+	json_decref(body);
+	if (status < 200 || status >= 300)
+		return cli_fail(reply, status);
+	const char *warning = json_string_value(json_object_get(reply, "warning"));
+	if (warning)
+		fprintf(stderr, "rampart: warning: %s\n", warning);
+	if (c->json || !print)
+		cli_print_json(reply);
+	else
+		print(reply);
+	json_decref(reply);
+	return 0;
+}
+
+int cli_args(struct cli *c, int want)
+{
+	for (int i = 0; i < c->argc; i++)
+		if (strncmp(c->argv[i], "--", 2) == 0) {
+			fprintf(stderr, "rampart: unknown option %s\n", c->argv[i]);
+			return 1;
+		}
+	if (c->argc != want) {
+		fprintf(stderr, "rampart: expected %d argument(s), got %d\n", want, c->argc);
+		return 1;
+	}
+	return 0;
+}

@@ -8,39 +8,6 @@
 
 #include "cli/commands.h"
 
-static int call(struct cli *c, const char *method, const char *path, json_t *body, int offline,
-		void (*print)(json_t *))
-{
-	json_t *reply;
-	int status = cli_api(c, method, path, body, offline, &reply);
-	json_decref(body);
-	if (status < 200 || status >= 300)
-		return cli_fail(reply, status);
-	const char *warning = json_string_value(json_object_get(reply, "warning"));
-	if (warning)
-		fprintf(stderr, "rampart: warning: %s\n", warning);
-	if (c->json || !print)
-		cli_print_json(reply);
-	else
-		print(reply);
-	json_decref(reply);
-	return 0;
-}
-
-static int args(struct cli *c, int want)
-{
-	for (int i = 0; i < c->argc; i++)
-		if (strncmp(c->argv[i], "--", 2) == 0) {
-			fprintf(stderr, "rampart: unknown option %s\n", c->argv[i]);
-			return 1;
-		}
-	if (c->argc != want) {
-		fprintf(stderr, "rampart: expected %d argument(s), got %d\n", want, c->argc);
-		return 1;
-	}
-	return 0;
-}
-
 static void enc_path(char *out, size_t outlen, const char *fmt, const char *arg)
 {
 	char *enc = evhttp_uriencode(arg, -1, 0);
@@ -105,7 +72,7 @@ static void print_status(json_t *j)
 int cmd_cluster_status(struct cli *c)
 {
 	json_t *reply;
-	if (args(c, 0))
+	if (cli_args(c, 0))
 		return 2;
 	int status = cli_api(c, "GET", "/cluster", NULL, 1, &reply);
 	if (status != 200)
@@ -120,17 +87,17 @@ int cmd_cluster_status(struct cli *c)
 
 int cmd_cluster_secret(struct cli *c)
 {
-	if (args(c, 1))
+	if (cli_args(c, 1))
 		return 2;
-	return call(c, "PUT", "/cluster/secret", json_pack("{s:s}", "secret", c->argv[0]), 1,
+	return cli_call(c, "PUT", "/cluster/secret", json_pack("{s:s}", "secret", c->argv[0]), 1,
 		    print_ok);
 }
 
 int cmd_cluster_hostname(struct cli *c)
 {
-	if (args(c, 1))
+	if (cli_args(c, 1))
 		return 2;
-	return call(c, "PUT", "/cluster/hostname", json_pack("{s:s}", "hostname", c->argv[0]), 1,
+	return cli_call(c, "PUT", "/cluster/hostname", json_pack("{s:s}", "hostname", c->argv[0]), 1,
 		    print_ok);
 }
 
@@ -149,15 +116,15 @@ int cmd_cluster_hostmap(struct cli *c)
 	const char *op = c->argc > 0 ? c->argv[0] : "";
 	c->argc--;
 	c->argv++;
-	if (strcmp(op, "list") == 0 && !args(c, 0))
-		return call(c, "GET", "/cluster/hostmap", NULL, 1, print_hostmap);
-	if (strcmp(op, "add") == 0 && !args(c, 2)) {
+	if (strcmp(op, "list") == 0 && !cli_args(c, 0))
+		return cli_call(c, "GET", "/cluster/hostmap", NULL, 1, print_hostmap);
+	if (strcmp(op, "add") == 0 && !cli_args(c, 2)) {
 		enc_path(path, sizeof path, "/cluster/hostmap/%s", c->argv[0]);
-		return call(c, "PUT", path, json_pack("{s:s}", "address", c->argv[1]), 1, print_ok);
+		return cli_call(c, "PUT", path, json_pack("{s:s}", "address", c->argv[1]), 1, print_ok);
 	}
-	if (strcmp(op, "remove") == 0 && !args(c, 1)) {
+	if (strcmp(op, "remove") == 0 && !cli_args(c, 1)) {
 		enc_path(path, sizeof path, "/cluster/hostmap/%s", c->argv[0]);
-		return call(c, "DELETE", path, NULL, 1, print_ok);
+		return cli_call(c, "DELETE", path, NULL, 1, print_ok);
 	}
 	fprintf(stderr, "usage: rampart cluster hostmap add NAME ADDRESS | remove NAME | list\n");
 	return 2;
@@ -165,35 +132,35 @@ int cmd_cluster_hostmap(struct cli *c)
 
 int cmd_cluster_join(struct cli *c)
 {
-	if (args(c, 1))
+	if (cli_args(c, 1))
 		return 2;
-	return call(c, "POST", "/cluster/join", json_pack("{s:s}", "host", c->argv[0]), 0,
+	return cli_call(c, "POST", "/cluster/join", json_pack("{s:s}", "host", c->argv[0]), 0,
 		    print_status);
 }
 
 int cmd_cluster_leave(struct cli *c)
 {
-	if (args(c, 0))
+	if (cli_args(c, 0))
 		return 2;
-	return call(c, "POST", "/cluster/leave", json_object(), 0, print_ok);
+	return cli_call(c, "POST", "/cluster/leave", json_object(), 0, print_ok);
 }
 
 int cmd_cluster_remove(struct cli *c)
 {
 	char path[600];
-	if (args(c, 1))
+	if (cli_args(c, 1))
 		return 2;
 	enc_path(path, sizeof path, "/cluster/members/%s", c->argv[0]);
-	return call(c, "DELETE", path, NULL, 0, print_ok);
+	return cli_call(c, "DELETE", path, NULL, 0, print_ok);
 }
 
 int cmd_cluster_role(struct cli *c)
 {
 	char path[600];
-	if (args(c, 2))
+	if (cli_args(c, 2))
 		return 2;
 	enc_path(path, sizeof path, "/cluster/members/%s/role", c->argv[0]);
-	return call(c, "PUT", path, json_pack("{s:s}", "role", c->argv[1]), 0, print_ok);
+	return cli_call(c, "PUT", path, json_pack("{s:s}", "role", c->argv[1]), 0, print_ok);
 }
 
 static void print_side(const char *label, json_t *s)
@@ -221,8 +188,8 @@ int cmd_cluster_conflicts(struct cli *c)
 {
 	char path[128];
 	const char *limit = cli_opt(c, "--limit");
-	if (args(c, 0))
+	if (cli_args(c, 0))
 		return 2;
 	snprintf(path, sizeof path, "/cluster/conflicts?limit=%d", limit ? atoi(limit) : 50);
-	return call(c, "GET", path, NULL, 1, print_conflicts);
+	return cli_call(c, "GET", path, NULL, 1, print_conflicts);
 }

@@ -15,37 +15,6 @@
 
 #define CLI_FILE_MAX (256u << 20)
 
-/* One API call; prints with `print` (or JSON with --json). */
-static int call(struct cli *c, const char *method, const char *path, json_t *body, int offline,
-		void (*print)(json_t *))
-{
-	json_t *reply;
-	int status = cli_api(c, method, path, body, offline, &reply);
-	json_decref(body);
-	if (status < 200 || status >= 300)
-		return cli_fail(reply, status);
-	if (c->json || !print)
-		cli_print_json(reply);
-	else
-		print(reply);
-	json_decref(reply);
-	return 0;
-}
-
-static int args(struct cli *c, int want)
-{
-	for (int i = 0; i < c->argc; i++)
-		if (strncmp(c->argv[i], "--", 2) == 0) {
-			fprintf(stderr, "rampart: unknown option %s\n", c->argv[i]);
-			return 1;
-		}
-	if (c->argc != want) {
-		fprintf(stderr, "rampart: expected %d argument(s), got %d\n", want, c->argc);
-		return 1;
-	}
-	return 0;
-}
-
 static void enc_path(char *out, size_t outlen, const char *fmt, const char *arg)
 {
 	char *enc = evhttp_uriencode(arg, -1, 0);
@@ -115,20 +84,20 @@ int cmd_user_add(struct cli *c)
 {
 	const char *pw = cli_opt(c, "--password");
 	int link = cli_flag(c, "--send-link");
-	if (args(c, 1))
+	if (cli_args(c, 1))
 		return 2;
 	json_t *body = json_pack("{s:s}", "address", c->argv[0]);
 	if (pw)
 		json_object_set_new(body, "password", json_string(pw));
 	if (link)
 		json_object_set_new(body, "send_link", json_true());
-	return call(c, "POST", "/users", body, 1, print_user);
+	return cli_call(c, "POST", "/users", body, 1, print_user);
 }
 
 int cmd_user_list(struct cli *c)
 {
 	const char *q = cli_opt(c, "--filter");
-	if (args(c, 0))
+	if (cli_args(c, 0))
 		return 2;
 	json_t *all = json_array();
 	long long total = 0;
@@ -175,10 +144,10 @@ int cmd_user_passwd(struct cli *c)
 {
 	const char *opt = cli_opt(c, "--password");
 	char pw[512], path[1200];
-	if (args(c, 1) || read_password(c, opt, pw, sizeof pw) < 0)
+	if (cli_args(c, 1) || read_password(c, opt, pw, sizeof pw) < 0)
 		return 2;
 	enc_path(path, sizeof path, "/users/%s/password", c->argv[0]);
-	return call(c, "PUT", path, json_pack("{s:s}", "password", pw), 1, print_changed);
+	return cli_call(c, "PUT", path, json_pack("{s:s}", "password", pw), 1, print_changed);
 }
 
 static void print_removed(json_t *j)
@@ -189,10 +158,10 @@ static void print_removed(json_t *j)
 int cmd_user_delete(struct cli *c)
 {
 	char path[1200];
-	if (args(c, 1))
+	if (cli_args(c, 1))
 		return 2;
 	enc_path(path, sizeof path, "/users/%s", c->argv[0]);
-	return call(c, "DELETE", path, NULL, 1, print_removed);
+	return cli_call(c, "DELETE", path, NULL, 1, print_removed);
 }
 
 /* Writes text to FILE ("-": stdout), private: it holds password hashes. */
@@ -232,7 +201,7 @@ static char *read_in(const char *file, size_t *len)
 
 int cmd_user_export(struct cli *c)
 {
-	if (args(c, 1))
+	if (cli_args(c, 1))
 		return 2;
 	json_t *reply;
 	int status = cli_api(c, "GET", "/users/export?format=json", NULL, 1, &reply);
@@ -261,7 +230,7 @@ int cmd_user_import(struct cli *c)
 {
 	int send = cli_flag(c, "--send-links");
 	size_t len;
-	if (args(c, 1))
+	if (cli_args(c, 1))
 		return 2;
 	char *csv = read_in(c->argv[0], &len);
 	if (!csv)
@@ -272,7 +241,7 @@ int cmd_user_import(struct cli *c)
 		fprintf(stderr, "rampart: %s is not UTF-8 text\n", c->argv[0]);
 		return 1;
 	}
-	return call(c, "POST", "/users/import", body, 1, print_import);
+	return cli_call(c, "POST", "/users/import", body, 1, print_import);
 }
 
 /* ---- quarantine, classify ---------------------------------------------------- */
@@ -297,12 +266,12 @@ int cmd_quarantine_list(struct cli *c)
 {
 	const char *limit = cli_opt(c, "--limit");
 	char path[1300];
-	if (args(c, 1))
+	if (cli_args(c, 1))
 		return 2;
 	char *enc = evhttp_uriencode(c->argv[0], -1, 0);
 	snprintf(path, sizeof path, "/quarantine?user=%s&limit=%s", enc ? enc : "", limit ? limit : "1000");
 	free(enc);
-	return call(c, "GET", path, NULL, 0, print_quarantine);
+	return cli_call(c, "GET", path, NULL, 0, print_quarantine);
 }
 
 static int id_arg(const char *s)
@@ -326,10 +295,10 @@ static void print_delivered(json_t *j)
 int cmd_quarantine_release(struct cli *c)
 {
 	char path[200];
-	if (args(c, 1) || id_arg(c->argv[0]) < 0)
+	if (cli_args(c, 1) || id_arg(c->argv[0]) < 0)
 		return 2;
 	snprintf(path, sizeof path, "/quarantine/%s/deliver", c->argv[0]);
-	return call(c, "POST", path, json_object(), 0, print_delivered);
+	return cli_call(c, "POST", path, json_object(), 0, print_delivered);
 }
 
 static void print_deleted(json_t *j)
@@ -340,10 +309,10 @@ static void print_deleted(json_t *j)
 int cmd_quarantine_delete(struct cli *c)
 {
 	char path[200];
-	if (args(c, 1) || id_arg(c->argv[0]) < 0)
+	if (cli_args(c, 1) || id_arg(c->argv[0]) < 0)
 		return 2;
 	snprintf(path, sizeof path, "/quarantine/%s", c->argv[0]);
-	return call(c, "DELETE", path, NULL, 0, print_deleted);
+	return cli_call(c, "DELETE", path, NULL, 0, print_deleted);
 }
 
 static void print_learned(json_t *j)
@@ -356,21 +325,21 @@ int cmd_classify(struct cli *c)
 {
 	int log = cli_flag(c, "--log");
 	char path[200];
-	if (args(c, 2) || id_arg(c->argv[0]) < 0)
+	if (cli_args(c, 2) || id_arg(c->argv[0]) < 0)
 		return 2;
 	if (strcmp(c->argv[1], "spam") != 0 && strcmp(c->argv[1], "ham") != 0) {
 		fprintf(stderr, "rampart: classify ID spam|ham\n");
 		return 2;
 	}
 	snprintf(path, sizeof path, "%s/%s/classify", log ? "/log" : "/quarantine", c->argv[0]);
-	return call(c, "POST", path, json_pack("{s:s}", "as", c->argv[1]), 0, print_learned);
+	return cli_call(c, "POST", path, json_pack("{s:s}", "as", c->argv[1]), 0, print_learned);
 }
 
 /* ---- configuration backup, admin password, tokens ------------------------------ */
 
 int cmd_config_export(struct cli *c)
 {
-	if (args(c, 1))
+	if (cli_args(c, 1))
 		return 2;
 	json_t *reply;
 	int status = cli_api(c, "GET", "/config/export", NULL, 1, &reply);
@@ -396,7 +365,7 @@ int cmd_config_import(struct cli *c)
 {
 	size_t len;
 	json_error_t jerr;
-	if (args(c, 1))
+	if (cli_args(c, 1))
 		return 2;
 	char *text = read_in(c->argv[0], &len);
 	if (!text)
@@ -407,16 +376,16 @@ int cmd_config_import(struct cli *c)
 		fprintf(stderr, "rampart: %s: line %d: %s\n", c->argv[0], jerr.line, jerr.text);
 		return 1;
 	}
-	return call(c, "POST", "/config/import", doc, 1, print_imported);
+	return cli_call(c, "POST", "/config/import", doc, 1, print_imported);
 }
 
 int cmd_admin_passwd(struct cli *c)
 {
 	const char *opt = cli_opt(c, "--password");
 	char pw[512];
-	if (args(c, 0) || read_password(c, opt, pw, sizeof pw) < 0)
+	if (cli_args(c, 0) || read_password(c, opt, pw, sizeof pw) < 0)
 		return 2;
-	return call(c, "PUT", "/admin/password", json_pack("{s:s}", "password", pw), 1, print_changed);
+	return cli_call(c, "PUT", "/admin/password", json_pack("{s:s}", "password", pw), 1, print_changed);
 }
 
 static void print_token(json_t *j)
@@ -428,9 +397,9 @@ static void print_token(json_t *j)
 
 int cmd_token_add(struct cli *c)
 {
-	if (args(c, 1))
+	if (cli_args(c, 1))
 		return 2;
-	return call(c, "POST", "/tokens", json_pack("{s:s}", "name", c->argv[0]), 1, print_token);
+	return cli_call(c, "POST", "/tokens", json_pack("{s:s}", "name", c->argv[0]), 1, print_token);
 }
 
 static void print_tokens(json_t *j)
@@ -445,16 +414,16 @@ static void print_tokens(json_t *j)
 
 int cmd_token_list(struct cli *c)
 {
-	if (args(c, 0))
+	if (cli_args(c, 0))
 		return 2;
-	return call(c, "GET", "/tokens", NULL, 1, print_tokens);
+	return cli_call(c, "GET", "/tokens", NULL, 1, print_tokens);
 }
 
 int cmd_token_remove(struct cli *c)
 {
 	char path[200];
-	if (args(c, 1))
+	if (cli_args(c, 1))
 		return 2;
 	enc_path(path, sizeof path, "/tokens/%s", c->argv[0]);
-	return call(c, "DELETE", path, NULL, 1, print_removed);
+	return cli_call(c, "DELETE", path, NULL, 1, print_removed);
 }

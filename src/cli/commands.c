@@ -11,36 +11,6 @@
 
 /* Runs one API call; on success prints with `print` (or JSON with
  * --json) and returns 0. */
-static int run(struct cli *c, const char *method, const char *path, json_t *body, int offline,
-	       void (*print)(json_t *))
-{
-	json_t *reply;
-	int status = cli_api(c, method, path, body, offline, &reply);
-	json_decref(body);
-	if (status < 200 || status >= 300)
-		return cli_fail(reply, status);
-	if (c->json || !print)
-		cli_print_json(reply);
-	else
-		print(reply);
-	json_decref(reply);
-	return 0;
-}
-
-static int extra_args(struct cli *c, int want)
-{
-	for (int i = 0; i < c->argc; i++)
-		if (strncmp(c->argv[i], "--", 2) == 0) {
-			fprintf(stderr, "rampart: unknown option %s\n", c->argv[i]);
-			return 1;
-		}
-	if (c->argc != want) {
-		fprintf(stderr, "rampart: expected %d argument(s), got %d\n", want, c->argc);
-		return 1;
-	}
-	return 0;
-}
-
 static void print_object(json_t *j)
 {
 	const char *k;
@@ -58,9 +28,9 @@ static void print_object(json_t *j)
 
 int cmd_status(struct cli *c)
 {
-	if (extra_args(c, 0))
+	if (cli_args(c, 0))
 		return 2;
-	return run(c, "GET", "/status", NULL, 0, print_object);
+	return cli_call(c, "GET", "/status", NULL, 0, print_object);
 }
 
 static void print_domains(json_t *j)
@@ -85,21 +55,21 @@ static void print_domain(json_t *j)
 int cmd_domain_add(struct cli *c)
 {
 	const char *dest = cli_opt(c, "--destination");
-	if (extra_args(c, 1))
+	if (cli_args(c, 1))
 		return 2;
 	if (!dest) {
 		fprintf(stderr, "rampart: domain add needs --destination smtp:HOST:PORT or maildir:PATH\n");
 		return 2;
 	}
-	return run(c, "POST", "/domains",
+	return cli_call(c, "POST", "/domains",
 		   json_pack("{s:s, s:s}", "name", c->argv[0], "destination", dest), 1, print_domain);
 }
 
 int cmd_domain_list(struct cli *c)
 {
-	if (extra_args(c, 0))
+	if (cli_args(c, 0))
 		return 2;
-	return run(c, "GET", "/domains", NULL, 1, print_domains);
+	return cli_call(c, "GET", "/domains", NULL, 1, print_domains);
 }
 
 static void print_removed(json_t *j)
@@ -120,11 +90,11 @@ static void path_with_param(char *out, size_t outlen, const char *prefix, const 
 
 int cmd_domain_remove(struct cli *c)
 {
-	if (extra_args(c, 1))
+	if (cli_args(c, 1))
 		return 2;
 	char path[1024];
 	path_with_param(path, sizeof path, "/domains/", c->argv[0], NULL);
-	return run(c, "DELETE", path, NULL, 1, print_removed);
+	return cli_call(c, "DELETE", path, NULL, 1, print_removed);
 }
 
 static void print_setting(json_t *j)
@@ -147,40 +117,40 @@ static void print_settings(json_t *j)
 int cmd_config_get(struct cli *c)
 {
 	const char *scope = cli_opt(c, "--scope");
-	if (extra_args(c, 1))
+	if (cli_args(c, 1))
 		return 2;
 	char path[1024];
 	path_with_param(path, sizeof path, "/config/", c->argv[0], scope);
-	return run(c, "GET", path, NULL, 1, print_setting);
+	return cli_call(c, "GET", path, NULL, 1, print_setting);
 }
 
 int cmd_config_set(struct cli *c)
 {
 	const char *scope = cli_opt(c, "--scope");
-	if (extra_args(c, 2))
+	if (cli_args(c, 2))
 		return 2;
 	char path[1024];
 	path_with_param(path, sizeof path, "/config/", c->argv[0], NULL);
 	json_t *body = json_pack("{s:s}", "value", c->argv[1]);
 	if (scope)
 		json_object_set_new(body, "scope", json_string(scope));
-	return run(c, "PUT", path, body, 1, print_setting);
+	return cli_call(c, "PUT", path, body, 1, print_setting);
 }
 
 int cmd_config_unset(struct cli *c)
 {
 	const char *scope = cli_opt(c, "--scope");
-	if (extra_args(c, 1))
+	if (cli_args(c, 1))
 		return 2;
 	char path[1024];
 	path_with_param(path, sizeof path, "/config/", c->argv[0], scope);
-	return run(c, "DELETE", path, NULL, 1, print_setting);
+	return cli_call(c, "DELETE", path, NULL, 1, print_setting);
 }
 
 int cmd_config_list(struct cli *c)
 {
 	const char *scope = cli_opt(c, "--scope");
-	if (extra_args(c, 0))
+	if (cli_args(c, 0))
 		return 2;
 	char path[1024];
 	snprintf(path, sizeof path, "/config");
@@ -189,7 +159,7 @@ int cmd_config_list(struct cli *c)
 		snprintf(path, sizeof path, "/config?scope=%s", enc);
 		free(enc);
 	}
-	return run(c, "GET", path, NULL, 1, print_settings);
+	return cli_call(c, "GET", path, NULL, 1, print_settings);
 }
 
 /* "2026-11-25T10:00:00Z", "2026-11-25" or epoch seconds -> epoch ms. */
@@ -274,11 +244,11 @@ int cmd_log(struct cli *c)
 		free(enc);
 		sep = '&';
 	}
-	if (extra_args(c, 0)) {
+	if (cli_args(c, 0)) {
 		buf_free(&path);
 		return 2;
 	}
-	int rc = run(c, "GET", path.data, NULL, 1, print_log);
+	int rc = cli_call(c, "GET", path.data, NULL, 1, print_log);
 	buf_free(&path);
 	return rc;
 }
@@ -309,9 +279,9 @@ static void print_queue(json_t *j)
 
 int cmd_queue_list(struct cli *c)
 {
-	if (extra_args(c, 0))
+	if (cli_args(c, 0))
 		return 2;
-	return run(c, "GET", "/queue", NULL, 0, print_queue);
+	return cli_call(c, "GET", "/queue", NULL, 0, print_queue);
 }
 
 static void print_flush(json_t *j)
@@ -322,7 +292,7 @@ static void print_flush(json_t *j)
 
 int cmd_queue_flush(struct cli *c)
 {
-	if (extra_args(c, 0))
+	if (cli_args(c, 0))
 		return 2;
-	return run(c, "POST", "/queue/flush", NULL, 0, print_flush);
+	return cli_call(c, "POST", "/queue/flush", NULL, 0, print_flush);
 }
