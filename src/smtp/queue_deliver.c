@@ -341,8 +341,10 @@ static void smtp_start(struct queue *q, struct attempt *a)
 	qc->a = a;
 	qc->idle_timer = evtimer_new(n->base, on_idle_timeout, qc);
 	conn_link(qc);
+	char helo[256];
+	config_hostname(n->cfg, n->boot.hostname, helo, sizeof helo);
 	struct smtp_client_opts opts = {
-		.helo_name = n->boot.hostname,
+		.helo_name = helo,
 		.connect_timeout_s = (int)config_int(n->cfg, "queue_connect_timeout", NULL, NULL),
 		.command_timeout_s = (int)config_int(n->cfg, "queue_command_timeout", NULL, NULL),
 		.data_timeout_s = (int)config_int(n->cfg, "queue_command_timeout", NULL, NULL),
@@ -444,12 +446,17 @@ static void dsn_work(void *ctx, void *arg)
 	struct buf out;
 	buf_init(&out, 1 << 20);
 	struct err e;
-	char dsn_id[SPOOL_ID_LEN], postmaster[300];
-	config_str(j->q->node->cfg, "postmaster_address", NULL, NULL, postmaster, sizeof postmaster);
+	char dsn_id[SPOOL_ID_LEN], postmaster[300], mta[256], own[256];
+	struct node *n = j->q->node;
+	config_str(n->cfg, "postmaster_address", NULL, NULL, postmaster, sizeof postmaster);
+	config_hostname(n->cfg, n->boot.hostname, mta, sizeof mta);
+	config_default_domain(n->cfg, n->boot.hostname, own, sizeof own);
+	if (!postmaster[0])
+		snprintf(postmaster, sizeof postmaster, "MAILER-DAEMON@%s", own);
 	const char *to[] = {m->env.mail_from};
 	int fd = open(m->path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0 &&
-	    dsn_build_from(&out, postmaster, j->q->node->boot.hostname, m->env.mail_from, "",
+	    dsn_build_from(&out, postmaster, mta, m->env.mail_from, "",
 		      (time_t)(m->env.time_ms / 1000), dr, nd, fd, (off_t)m->body_off, m->body_len,
 		      &e) == 0 &&
 	    queue_submit_local(j->q->node, filter_thread_db(ctx), "", to, 1, out.data, out.len,

@@ -6,6 +6,7 @@
 
 #include "node.h"
 #include "smtp/queue.h"
+#include "store/config.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -38,7 +39,7 @@ int queue_submit_local(struct node *n, sqlite3 *db, const char *mail_from,
 	spool_new_id(env->id);
 	env->time_ms = time_now_ms();
 	snprintf(env->client_ip, sizeof env->client_ip, "127.0.0.1");
-	snprintf(env->helo, sizeof env->helo, "%s", n->boot.hostname);
+	config_hostname(n->cfg, n->boot.hostname, env->helo, sizeof env->helo);
 	snprintf(env->mail_from, sizeof env->mail_from, "%s", mail_from ? mail_from : "");
 	h->actions = calloc((size_t)nrcpt + 1, sizeof *h->actions);
 	for (int i = 0; i < nrcpt; i++)

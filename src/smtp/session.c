@@ -57,7 +57,7 @@ static void on_close_ev(evutil_socket_t fd, short what, void *arg)
 		session_free(s);
 }
 
-static void limits_load(struct session_limits *l, struct config_store *cfg)
+static void limits_load(struct session_limits *l, struct config_store *cfg, const char *boot_host)
 {
 	l->max_size = (size_t)config_int(cfg, "smtp_max_message_size", NULL, NULL);
 	l->max_rcpt = (int)config_int(cfg, "smtp_max_recipients", NULL, NULL);
@@ -69,6 +69,8 @@ static void limits_load(struct session_limits *l, struct config_store *cfg)
 	l->max_messages = (int)config_int(cfg, "smtp_max_messages_per_session", NULL, NULL);
 	l->helo_required = config_bool(cfg, "smtp_helo_required", NULL, NULL);
 	config_str(cfg, "smtp_banner", NULL, NULL, l->banner, sizeof l->banner);
+	config_hostname(cfg, boot_host, l->hostname, sizeof l->hostname);
+	config_default_domain(cfg, boot_host, l->own_domain, sizeof l->own_domain);
 }
 
 void session_reply(struct session *s, int code, const char *enh, const char *fmt, ...)
@@ -102,7 +104,7 @@ void session_start(struct smtp_server *srv, evutil_socket_t fd, const struct soc
 	s->srv = srv;
 	s->node = n;
 	net_addr_text(sa, s->ip, sizeof s->ip);
-	limits_load(&s->lim, n->cfg);
+	limits_load(&s->lim, n->cfg, n->boot.hostname);
 	s->bev = bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	s->close_ev = evtimer_new(n->base, on_close_ev, s);
 	bufferevent_setcb(s->bev, on_read, NULL, on_event, s);
@@ -114,7 +116,7 @@ void session_start(struct smtp_server *srv, evutil_socket_t fd, const struct soc
 	if (srv->sessions)
 		srv->sessions->prev = s;
 	srv->sessions = s;
-	session_reply(s, 220, NULL, "%s %s", n->boot.hostname, s->lim.banner);
+	session_reply(s, 220, NULL, "%s %s", s->lim.hostname, s->lim.banner);
 	log_debug("smtp: connect from %s", s->ip);
 }
 
@@ -189,14 +191,14 @@ static void cmd_helo_common(struct session *s, const char *arg, int esmtp)
 	s->seen_helo = 1;
 	struct node *n = s->node;
 	if (!esmtp) {
-		session_reply(s, 250, NULL, "%s", n->boot.hostname);
+		session_reply(s, 250, NULL, "%s", s->lim.hostname);
 		return;
 	}
 	char text[512];
 	snprintf(text, sizeof text,
 		 "%s Hello %s [%s]\nPIPELINING\nSIZE %zu\n8BITMIME\nENHANCEDSTATUSCODES\n%s"
 		 "SMTPUTF8\nHELP",
-		 n->boot.hostname, s->helo, s->ip, s->lim.max_size,
+		 s->lim.hostname, s->helo, s->ip, s->lim.max_size,
 		 (!s->tls && n->tls_server) ? "STARTTLS\n" : "");
 	session_reply(s, 250, NULL, "%s", text);
 }
@@ -262,13 +264,13 @@ static void cmd_mail(struct session *s, const char *arg)
 }
 
 /* Picks the recipient's domain for a bare <postmaster>: RFC 5321 says it
- * must be accepted; it goes to postmaster of our own host name when that
- * is one of our domains. */
+ * must be accepted; it goes to postmaster of our default domain (or host
+ * name) when that is one of our domains. */
 static int rcpt_domain_known(struct session *s, struct smtp_path *p)
 {
 	struct domain_info di;
 	if (p->is_postmaster) {
-		if (config_domain_get(s->node->cfg, s->node->boot.hostname, &di) < 0)
+		if (config_domain_get(s->node->cfg, s->lim.own_domain, &di) < 0)
 			return 0;
 		snprintf(p->domain, sizeof p->domain, "%s", di.name);
 		snprintf(p->addr, sizeof p->addr, "postmaster@%s", di.name);
@@ -363,7 +365,7 @@ static void cmd_noop(struct session *s, const char *arg)
 static void cmd_quit(struct session *s, const char *arg)
 {
 	(void)arg;
-	session_reply(s, 221, "2.0.0", "%s closing connection", s->node->boot.hostname);
+	session_reply(s, 221, "2.0.0", "%s closing connection", s->lim.hostname);
 	session_close(s);
 }
 

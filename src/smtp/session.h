@@ -27,6 +27,8 @@ struct session_limits {
 	int max_messages;
 	int helo_required;
 	char banner[256];
+	char hostname[256];   /* greeting, Received:, 221 (config_hostname) */
+	char own_domain[256]; /* a bare <postmaster> goes here (default_domain) */
 };
 
 enum session_state {

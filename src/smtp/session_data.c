@@ -47,7 +47,7 @@ static void write_received(struct session *s)
 	int n = snprintf(line, sizeof line,
 			 "Received: from %s ([%s])\r\n\tby %s (rampart) with %s%s id %s%s%s%s;\r\n"
 			 "\t%s\r\n",
-			 s->helo[0] ? s->helo : "unknown", s->ip, s->node->boot.hostname,
+			 s->helo[0] ? s->helo : "unknown", s->ip, s->lim.hostname,
 			 s->esmtp ? "ESMTP" : "SMTP", s->tls ? "S" : "", s->env.id,
 			 s->env.nrcpt == 1 ? "\r\n\tfor <" : "", s->env.nrcpt == 1 ? s->env.rcpts[0] : "",
 			 s->env.nrcpt == 1 ? ">" : "", date);

@@ -672,6 +672,23 @@ void config_str(struct config_store *cs, const char *name, const char *domain, c
 	effective(cs, must_find(name), domain, user, out, outlen);
 }
 
+/* The names the gateway calls itself by: the node-local default_hostname
+ * setting, else the bootstrap host name; default_domain, else that name. */
+void config_hostname(struct config_store *cs, const char *boot_hostname, char *out, size_t outlen)
+{
+	config_str(cs, "default_hostname", NULL, NULL, out, outlen);
+	if (!out[0])
+		snprintf(out, outlen, "%s", boot_hostname);
+}
+
+void config_default_domain(struct config_store *cs, const char *boot_hostname, char *out,
+			   size_t outlen)
+{
+	config_str(cs, "default_domain", NULL, NULL, out, outlen);
+	if (!out[0])
+		config_hostname(cs, boot_hostname, out, outlen);
+}
+
 /* ---- settings: writes and listing ---------------------------------- */
 
 /* Setting + scope -> key, with the administrator-facing checks. */

@@ -39,6 +39,12 @@ int config_bool(struct config_store *cs, const char *name, const char *domain, c
 void config_str(struct config_store *cs, const char *name, const char *domain, const char *user,
 		char *out, size_t outlen);
 
+/* default_hostname (node-local) or else boot_hostname; default_domain or
+ * else that host name. */
+void config_hostname(struct config_store *cs, const char *boot_hostname, char *out, size_t outlen);
+void config_default_domain(struct config_store *cs, const char *boot_hostname, char *out,
+			   size_t outlen);
+
 /* scope: NULL or "global", "domain:<name>", "user:<address>", "node".
  * Validates with settings_normalize and the setting's allowed scopes;
  * unknown setting -> error "unknown setting 'x'". */

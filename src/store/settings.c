@@ -1,4 +1,5 @@
 #include "store/settings.h"
+#include "mail/smtp_parse.h"
 #include "util/net.h"
 
 #include <arpa/inet.h>
@@ -76,6 +77,12 @@ const struct setting_def settings_table[] = {
 	 "Prefix added to the subject of tagged messages"},
 	{"msglog_retention_days", SETTING_INT, "30", 1, 3650, G, NULL,
 	 "Days message log entries are kept"},
+	{"default_hostname", SETTING_STRING, "", 0, 253, N, "hostname",
+	 "This node's host name in the SMTP greeting, Received: headers, DSNs and mailed links "
+	 "(blank = hostname of the bootstrap file)"},
+	{"default_domain", SETTING_STRING, "", 0, 253, G, "hostname",
+	 "Domain of the gateway's own addresses: a bare <postmaster> recipient and the "
+	 "MAILER-DAEMON/postmaster senders of notices (blank = the host name)"},
 	{"postmaster_address", SETTING_STRING, "", 0, 254, G, "email",
 	 "From address of delivery status notifications (blank = MAILER-DAEMON@<hostname>)"},
 	{"outbound_relay", SETTING_STRING, "", 0, 512, G, "ascii",
@@ -547,6 +554,9 @@ static int norm_string(const struct setting_def *d, const char *in, char *out, s
 			       d->name, got(in, g, sizeof g));
 	if (strcmp(cls, "email") == 0 && !(n == 0 && d->min <= 0) && !is_email(in))
 		return err_set(e, "%s: must be an email address like postmaster@example.com (got \"%s\")",
+			       d->name, got(in, g, sizeof g));
+	if (strcmp(cls, "hostname") == 0 && n > 0 && !smtp_domain_valid(in, 0))
+		return err_set(e, "%s: must be a host name like mail.example.com (got \"%s\")",
 			       d->name, got(in, g, sizeof g));
 	if (strcmp(cls, "cidrlist") == 0 && cidr_list_check(d, in, e) < 0)
 		return -1;

@@ -142,6 +142,9 @@ static void api_status(struct api_call *c)
 		(json_int_t)metrics_get(M_DELIVERY_FAILED), "config_version",
 		(json_int_t)config_version(n->cfg), "data_free_mb", free_mb, "data_total_mb", total_mb,
 		"draining", n->draining, "domains", (json_int_t)config_domain_count(n->cfg));
+	char host[256];
+	config_hostname(n->cfg, n->boot.hostname, host, sizeof host);
+	json_object_set_new(c->resp, "default_hostname", json_string(host));
 	json_object_set_new(c->resp, "scan_latency_ms",
 			    json_pack("{s:f}", "avg", metric_mean_ms(mt, "rampart_scan_duration_seconds")));
 	json_object_set_new(c->resp, "data_latency_ms",

@@ -119,7 +119,9 @@ void links_base_url(struct node *n, char *out, size_t outlen)
 	}
 	const char *listen = n->boot.n_http_listen ? n->boot.http_listen[0] : "";
 	const char *colon = strrchr(listen, ':');
-	snprintf(out, outlen, "https://%s%s", n->boot.hostname, colon ? colon : "");
+	char host[256];
+	config_hostname(n->cfg, n->boot.hostname, host, sizeof host);
+	snprintf(out, outlen, "https://%s%s", host, colon ? colon : "");
 }
 
 /* ---- API tokens ---------------------------------------------------------- */

@@ -30,10 +30,12 @@ void web_mail_from(struct node *n, char *out, size_t outlen)
 {
 	char pm[300];
 	users_setting_str(n->cfg, "postmaster_address", NULL, "", pm, sizeof pm);
+	char own[256];
+	config_default_domain(n->cfg, n->boot.hostname, own, sizeof own);
 	if (pm[0])
 		snprintf(out, outlen, "%s", pm);
 	else
-		snprintf(out, outlen, "postmaster@%s", n->boot.hostname);
+		snprintf(out, outlen, "postmaster@%s", own);
 }
 
 /* Text safe for one header line or a plain-text line: no controls. */

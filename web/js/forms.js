@@ -24,6 +24,8 @@ const LABELS = {
 	login_lockout: 'Lockout duration',
 	msglog_retention_days: 'Keep message log (days)',
 	postmaster_address: 'Postmaster address',
+	default_hostname: 'Host name of this node',
+	default_domain: 'Default domain',
 	outbound_relay: 'Outbound relay',
 	smtp_max_message_size: 'Maximum message size',
 	smtp_banner: 'SMTP banner',

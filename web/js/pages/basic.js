@@ -132,10 +132,10 @@ function passwordCard() {
 }
 
 async function adminTab(root) {
-	const [all, st, domains] = await Promise.all([api.get('/config'), api.get('/status'), api.get('/domains')]);
+	const [all, nodeCfg, st, domains] = await Promise.all([api.get('/config'), api.get('/config?scope=node'), api.get('/status'), api.get('/domains')]);
 	const host = card('Host and domains', null,
 		h('dl', { class: 'kv' },
-			h('dt', {}, 'Host name'), h('dd', {}, h('code', {}, st.hostname), h('div', { class: 'muted small' }, 'Set with hostname in the node\'s bootstrap file (greeting, Received: headers, DSNs).')),
+			h('dt', {}, 'Host name'), h('dd', {}, h('code', { 'data-testid': 'node-hostname' }, st.default_hostname || st.hostname), h('div', { class: 'muted small' }, 'Greeting, Received: headers, DSNs and mailed links. Set below (this node only); blank = hostname of the bootstrap file (' + st.hostname + ').')),
 			h('dt', {}, 'Recipient domains'), h('dd', {}, domains.length ? h('div', { class: 'chips' }, domains.map((d) => h('span', { class: 'chip' }, d.name))) : 'none — all mail is refused',
 				h('div', {}, h('a', { href: '#/domains' }, 'Manage domains')))));
 	mount(root, h('div', { class: 'grid-2' }, passwordCard(), host), h('div', { class: 'stack' }, settingsCard({
@@ -143,7 +143,11 @@ async function adminTab(root) {
 		desc: 'Who may reach the administration, and how long sessions and mailed links last.',
 		names: ['admin_allowed_ips', 'web_base_url', 'web_session_idle', 'login_max_failures', 'login_lockout', 'web_link_lifetime'],
 		all,
-	}), settingsCard({ title: 'Mail identity', names: ['postmaster_address', 'outbound_relay'], all })));
+	}), settingsCard({
+		title: 'This node',
+		desc: 'Node-local: not copied to other cluster members.',
+		names: ['default_hostname'], all: nodeCfg, scope: 'node', scopeLabel: 'set on this node',
+	}), settingsCard({ title: 'Mail identity', names: ['default_domain', 'postmaster_address', 'outbound_relay'], all })));
 }
 
 const RENDER = { status: statusTab, scoring: scoringTab, quarantine: quarantineTab, admin: adminTab };
