@@ -564,6 +564,8 @@ struct ruleset *rules_compile(struct rules_build *b, const char *cache_dir, stru
 	/* the set owns the file names; b keeps a borrowed view for errors */
 	rs->files = b->files;
 	rs->nfiles = b->nfiles;
+	rs->freemail = b->freemail;
+	rules_freemail_init(&b->freemail);
 	struct strmap tmap;
 	strmap_init(&tmap);
 	int rc = rules_from_defs(b, rs, &tmap);
@@ -605,6 +607,7 @@ void rules_ruleset_free(struct ruleset *rs)
 		rules_eval_args_free(&r->args);
 	}
 	free(rs->rules);
+	rules_freemail_free(&rs->freemail);
 	for (size_t i = 0; i < rs->nfiles; i++)
 		free(rs->files[i]);
 	free(rs->files);

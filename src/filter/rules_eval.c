@@ -14,7 +14,8 @@
 
 /* ---- the table --------------------------------------------------------- */
 
-enum argcheck { AC_NONE, AC_HTML_TEST, AC_TAG, AC_HTML_LEN, AC_MIME };
+/* AC_RE: strings, the last one a regular expression when there are max_args */
+enum argcheck { AC_NONE, AC_HTML_TEST, AC_TAG, AC_HTML_LEN, AC_MIME, AC_RE };
 
 static const struct eval_def {
 	const char *name;
@@ -54,6 +55,10 @@ static const struct eval_def {
 	/* rampart's own, for rules/ */
 	{"check_replyto_domain_differs", rules_ev_replyto_differs, 0, 0, AC_NONE},
 	{"check_from_name_addr_mismatch", rules_ev_from_name_mismatch, 0, 0, AC_NONE},
+	/* FreeMail plugin (rules_freemail.c) */
+	{"check_freemail_from", rules_ev_freemail_from, 0, 1, AC_RE},
+	{"check_freemail_header", rules_ev_freemail_header, 1, 2, AC_RE},
+	{"check_freemail_replyto", rules_ev_freemail_replyto, 0, 1, AC_NONE},
 };
 
 /* Network tests (DNS blocklists, hash services, sender authentication)
@@ -125,6 +130,22 @@ static int parse_args(const char *s, struct eval_args *a, struct err *e)
 	}
 }
 
+/* The last argument as a PCRE2 pattern (FreeMail's optional filter). */
+static int compile_re_arg(struct eval_args *a, struct err *e)
+{
+	int ec;
+	PCRE2_SIZE off;
+	const char *re = a->s[a->n - 1];
+	a->re = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
+			      &ec, &off, NULL);
+	if (!a->re) {
+		PCRE2_UCHAR msg[128];
+		pcre2_get_error_message(ec, msg, sizeof msg);
+		return err_set(e, "bad regular expression at %zu: %s", (size_t)off, (char *)msg);
+	}
+	return 0;
+}
+
 int rules_eval_prepare(int fn, const char *args, struct eval_args *out, struct err *e)
 {
 	const struct eval_def *d = &evals[fn];
@@ -152,12 +173,14 @@ int rules_eval_prepare(int fn, const char *args, struct eval_args *out, struct e
 			if (strcmp(out->s[0], rules_mime_tests[i]) == 0)
 				return 0;
 		return 1;
+	case AC_RE:
+		return out->n == d->max_args ? compile_re_arg(out, e) : 0;
 	case AC_NONE:
 		break;
 	}
 	for (int i = 0; i < out->n; i++)
-		if (d->fn != rules_ev_illegal_chars && d->fn != rules_ev_header_count && d->fn != rules_ev_to_in_subject &&
-		    out->s[i] && isnan(out->d[i]))
+		if (d->fn != rules_ev_illegal_chars && d->fn != rules_ev_header_count &&
+		    d->fn != rules_ev_to_in_subject && d->fn != rules_ev_freemail_replyto && out->s[i] && isnan(out->d[i]))
 			return err_set(e, "argument %d is not a number", i + 1);
 	return 0;
 }
@@ -182,8 +205,9 @@ int rules_eval_run(int fn, struct eval_ctx *c, const struct eval_args *a)
 
 int rules_plugin_known(const char *name)
 {
-	static const char *const known[] = {"Check", "ReplaceTags", "HeaderEval", "BodyEval",
-					    "MIMEEval", "HTMLEval", "RelayEval", "URIEval"};
+	static const char *const known[] = {"Check",    "ReplaceTags", "HeaderEval", "BodyEval",
+					    "MIMEEval", "HTMLEval",    "RelayEval",  "URIEval",
+					    "FreeMail"};
 	static const char prefix[] = "Mail::SpamAssassin::Plugin::";
 	if (strncmp(name, prefix, sizeof prefix - 1) == 0)
 		name += sizeof prefix - 1;

@@ -84,7 +84,24 @@ struct rattr {
 };
 
 /* Parser output, consumed by rules_compile. */
+/* SpamAssassin's FreeMail plugin data: freemail_domains (exact names and
+ * wildcard patterns where * stands for one label's characters) and the
+ * freemail_welcomelist/whitelist exceptions (addresses or domains). */
+struct freemail {
+	struct strmap exact;
+	struct strmap welcome;
+	char **wild;
+	size_t nwild, capwild;
+};
+void rules_freemail_init(struct freemail *fm);
+void rules_freemail_free(struct freemail *fm);
+/* "dom1 dom2 *.dom3" into fm; -1 on out of memory. */
+int rules_freemail_add(struct freemail *fm, char *list, int welcome);
+/* 1 when the address's domain is a free mail provider's. */
+int rules_freemail_is(const struct freemail *fm, const char *addr);
+
 struct rules_build {
+	struct freemail freemail;
 	char **files;
 	size_t nfiles;
 	struct rdef *defs;
@@ -196,6 +213,7 @@ struct rule {
 
 struct ruleset {
 	atomic_int refs;
+	struct freemail freemail; /* moved from the build */
 	unsigned gen;
 	struct rule *rules;
 	size_t nrules;
@@ -263,6 +281,7 @@ struct eval_cache {
 };
 
 struct eval_ctx {
+	const struct ruleset *rs;
 	const struct msg_view *v;
 	const struct rules_env *env;
 	struct rules_scratch *s;
@@ -309,6 +328,9 @@ int rules_ev_html_eval(struct eval_ctx *c, const struct eval_args *a);
 int rules_ev_html_range(struct eval_ctx *c, const struct eval_args *a);
 int rules_ev_replyto_differs(struct eval_ctx *c, const struct eval_args *a);
 int rules_ev_from_name_mismatch(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_freemail_from(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_freemail_header(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_freemail_replyto(struct eval_ctx *c, const struct eval_args *a);
 #define RULES_MIME_TESTS 3
 extern const char *const rules_mime_tests[RULES_MIME_TESTS];
 int rules_html_tag_index(const char *name, size_t n);

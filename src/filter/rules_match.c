@@ -353,7 +353,7 @@ int rules_match(const struct ruleset *rs, struct rules_scratch *s, const struct 
 	rules_render_body(v, &s->body, &s->subject_len);
 	run_headers(rs, s, v, env);
 	run_texts(rs, s, v);
-	struct eval_ctx ec = {.v = v, .env = env, .s = s, .body = s->body.data ? s->body.data : "",
+	struct eval_ctx ec = {.rs = rs, .v = v, .env = env, .s = s, .body = s->body.data ? s->body.data : "",
 			      .body_len = s->body.len, .subject_len = s->subject_len};
 	for (size_t i = 0; i < rs->nevals; i++) {
 		const struct rule *r = &rs->rules[rs->evals[i]];

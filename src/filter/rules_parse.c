@@ -46,6 +46,7 @@ void rules_build_init(struct rules_build *b, struct rules_report *rep)
 	for (int i = 0; i < 4; i++)
 		strmap_init(&b->rtag[i]);
 	strmap_init(&b->skipped_evals);
+	rules_freemail_init(&b->freemail);
 	b->rep = rep;
 }
 
@@ -83,6 +84,7 @@ void rules_build_free(struct rules_build *b)
 	for (int i = 0; i < 4; i++)
 		strmap_free(&b->rtag[i], free);
 	strmap_free(&b->skipped_evals, NULL);
+	rules_freemail_free(&b->freemail);
 	memset(b, 0, sizeof *b);
 }
 
@@ -496,6 +498,16 @@ static int d_replace_rules(struct pctx *p, char *value)
 	return 0;
 }
 
+static int d_freemail(struct pctx *p, char *value)
+{
+	return rules_freemail_add(&p->b->freemail, value, 0);
+}
+
+static int d_freemail_welcome(struct pctx *p, char *value)
+{
+	return rules_freemail_add(&p->b->freemail, value, 1);
+}
+
 static int d_ignore(struct pctx *p, char *value)
 {
 	(void)p;
@@ -527,6 +539,9 @@ static const struct directive {
 	{"urirhsbl", d_netrule},
 	{"uridnsbl", d_netrule},
 	{"uridnssub", d_netrule},
+	{"freemail_domains", d_freemail},
+	{"freemail_whitelist", d_freemail_welcome},
+	{"freemail_welcomelist", d_freemail_welcome},
 	{"require_version", d_ignore},
 	{"priority", d_ignore},
 	{"reuse", d_ignore},

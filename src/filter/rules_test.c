@@ -493,6 +493,51 @@ static void test_evals(void **state)
 	t_free(&t);
 }
 
+/* FreeMail: the domain lists (exact, wildcard, welcome list), the three
+ * evals, and ifplugin FreeMail blocks loading. */
+static void test_freemail(void **state)
+{
+	(void)state;
+	struct t t;
+	t_load(&t,
+	       "freemail_domains freemail.example hotmail.* *.mail.example\n"
+	       "freemail_whitelist ok@freemail.example\n"
+	       "ifplugin Mail::SpamAssassin::Plugin::FreeMail\n"
+	       "header FM_FROM eval:check_freemail_from()\n"
+	       "header FM_FROM_DIGIT eval:check_freemail_from('\\d@')\n"
+	       "header FM_RT eval:check_freemail_header('Reply-To')\n"
+	       "header FM_ENV eval:check_freemail_header('EnvelopeFrom')\n"
+	       "header FM_FORGED_RT eval:check_freemail_replyto('replyto')\n"
+	       "header DIFF_DOMAINS eval:check_equal_from_domains()\n"
+	       "endif\n",
+	       RULES_SRC_STRICT);
+	assert_int_equal(t.rep.nerrors, 0);
+	assert_int_equal(t.rep.eval_native, 6);
+	static const char msg[] =
+		"From: Winner <lucky77@hotmail.co>\r\n"
+		"Reply-To: claims@x.mail.example\r\n"
+		"Subject: you won\r\n\r\nbody\r\n";
+	t_match(&t, msg, "bulk@sender.example");
+	const char *want[] = {"FM_FROM", "FM_FROM_DIGIT", "FM_RT", "FM_FORGED_RT", "DIFF_DOMAINS"};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+		if (!hit(&t, want[i]))
+			fail_msg("%s did not hit", want[i]);
+	assert_false(hit(&t, "FM_ENV"));
+	/* wildcards never span a dot; the welcome list wins; msg_plain's
+	 * example.com is not free mail */
+	static const char msg2[] = "From: ok@freemail.example\r\nReply-To: a@hotmail.co.uk\r\n"
+				   "Subject: x\r\n\r\nbody\r\n";
+	t_match(&t, msg2, "ok@freemail.example");
+	assert_false(hit(&t, "FM_FROM"));
+	assert_false(hit(&t, "FM_RT"));
+	assert_false(hit(&t, "FM_ENV"));
+	t_match(&t, msg_plain, NULL);
+	for (size_t i = 0; i < 4; i++)
+		if (hit(&t, want[i]))
+			fail_msg("%s hit a plain message", want[i]);
+	t_free(&t);
+}
+
 /* ---- set lifecycle ---- */
 
 static void test_slot_reload_and_cache(void **state)
@@ -626,6 +671,7 @@ int main(void)
 		cmocka_unit_test(test_fallback_engines),
 		cmocka_unit_test(test_replace_tags),
 		cmocka_unit_test(test_evals),
+		cmocka_unit_test(test_freemail),
 		cmocka_unit_test(test_slot_reload_and_cache),
 		cmocka_unit_test(test_check_main),
 		cmocka_unit_test(test_project_rules),
