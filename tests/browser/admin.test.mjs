@@ -219,7 +219,7 @@ test('admin sees Bayes, exports a backup, and the clustering page has its place'
 	assert.equal(doc.version, 1);
 	assert.ok(Object.keys(doc.keys).some((k) => k.includes('corp.test')), 'the new domain is in the backup');
 	await page.goto(env.origin + '/#/advanced/cluster');
-	await page.locator('[data-testid="cluster-placeholder"]').waitFor();
+	await page.locator('[data-testid="cluster-member"][data-state="up"]').waitFor();
 	await page.goto(env.origin + '/#/advanced/protocol');
 	await page.getByLabel('Maximum message size').fill('20M');
 	await page.getByRole('button', { name: 'Save' }).first().click();

@@ -5,6 +5,7 @@ import { api } from '../api.js';
 import { h, mount, fmtTime, fmtSize, fmtNum, badge, toast, confirmDialog, busy, clearErrors, fieldError, showApiError } from '../dom.js';
 import { field, settingsCard, readFileText } from '../forms.js';
 import { pageHead, subnav, table, card } from '../widgets.js';
+import { clusterTab } from './cluster.js';
 
 const TABS = [
 	{ name: 'protocol', label: 'Email protocol' },
@@ -225,25 +226,30 @@ async function tokensTab(body) {
 		}))));
 }
 
-async function clusterTab(body) {
-	mount(body, h('section', { class: 'card placeholder-card', 'data-testid': 'cluster-placeholder' },
-		h('h2', {}, 'Clustering'),
-		h('p', { class: 'muted' }, 'Link several rampart nodes so that they share one configuration and keep every quarantine on two nodes. ' +
-			'This page shows the cluster members, their state and the join/leave actions once clustering is available on this node.'),
-		h('p', { class: 'muted small' }, 'Until then every node is managed on its own.')));
-}
-
 const RENDER = { protocol: protocolTab, rate: rateTab, scanning: scanningTab, queue: queueTab, bayes: bayesTab, backup: backupTab, tokens: tokensTab, cluster: clusterTab };
 
 export async function render(page, ctx) {
 	let body = h('div');
+	let stop = null; // a tab that keeps working (the Clustering tab polls) returns how to stop it
+	const leave = () => {
+		if (stop)
+			stop();
+		stop = null;
+	};
 	const show = async (rest) => {
-		body = h('div'); // a fresh one: late renders of the previous tab land nowhere
+		leave();
+		const mine = body = h('div'); // a fresh one: late renders of the previous tab land nowhere
 		const tab = RENDER[rest[0]] ? rest[0] : 'protocol';
 		mount(page, pageHead('Advanced', 'Protocol, rate control, scanning, Bayes, backup and clustering'), subnav('advanced', TABS, tab, 'Advanced sections'), body);
 		mount(body, h('div', { class: 'loading' }, 'Loading…'));
-		await RENDER[tab](body);
+		const done = await RENDER[tab](body);
+		if (typeof done === 'function') {
+			if (mine === body)
+				stop = done;
+			else
+				done();
+		}
 	};
 	await show(ctx.rest);
-	return { update: (rest) => show(rest).catch((e) => mount(body, h('div', { class: 'notice err' }, e.message))) };
+	return { update: (rest) => show(rest).catch((e) => mount(body, h('div', { class: 'notice err' }, e.message))), cleanup: leave };
 }
