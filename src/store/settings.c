@@ -157,6 +157,8 @@ const struct setting_def settings_table[] = {
 	 "a recipient"},
 	{"admin_allowed_ips", SETTING_STRING, "", 0, 4000, G, "cidrlist",
 	 "Client addresses (CIDR, comma-separated) the administrator may log in from (blank = any)"},
+	{"metrics_allowed_ips", SETTING_STRING, "127.0.0.0/8, ::1", 0, 4000, G, "cidrlist",
+	 "Client addresses (CIDR, comma-separated) that may read /metrics (blank = any)"},
 	{"web_base_url", SETTING_STRING, "", 0, 200, G, "ascii",
 	 "Base URL of the web interface used in mailed links, e.g. https://spam.example.com:8443 "
 	 "(blank = https://<hostname>:<port>)"},

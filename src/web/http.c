@@ -19,6 +19,7 @@
 #include "cluster/peer.h"
 #include "filter/pipeline.h"
 #include "node.h"
+#include "store/config.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -328,8 +329,18 @@ static void api_dispatch(struct web *w, struct evhttp_request *req, const char *
 	dispatch_route(w, req, route, path, param, trusted);
 }
 
-static void serve_metrics(struct evhttp_request *req)
+/* Prometheus scrapes carry no credentials: the endpoint answers only the
+ * address ranges of metrics_allowed_ips (loopback by default). */
+static void serve_metrics(struct web *w, struct evhttp_request *req)
 {
+	char *host = NULL, list[4096];
+	ev_uint16_t port = 0;
+	evhttp_connection_get_peer(evhttp_request_get_connection(req), &host, &port);
+	config_str(w->node->cfg, "metrics_allowed_ips", NULL, NULL, list, sizeof list);
+	if (!web_ip_in_list(list, host ? host : "")) {
+		send_error(req, 403, "metrics are not served to this address (metrics_allowed_ips)");
+		return;
+	}
 	struct buf b;
 	buf_init(&b, 1 << 20);
 	metrics_render(&b);
@@ -363,7 +374,7 @@ static void handle(struct web *w, struct evhttp_request *req, int trusted)
 		return;
 	}
 	if (strcmp(path, "/metrics") == 0 && get)
-		serve_metrics(req);
+		serve_metrics(w, req);
 	else if (strncmp(path, "/api/v1/", 8) == 0)
 		api_dispatch(w, req, path + 7, trusted);
 	else if (strncmp(path, "/api/", 5) == 0)
