@@ -125,5 +125,6 @@ void bayes_shared_reset(void);
 
 /* Pipeline stage: scores job->view and adds the band's rule hit. */
 int stage_bayes_run(struct scan_job *job);
+int stage_bayes_autolearn(struct scan_job *job);
 
 #endif

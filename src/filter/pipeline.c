@@ -174,6 +174,7 @@ static const struct filter_stage stages[] = {
 	{"uribl", 1, stage_uribl},
 	{"bayes", 1, stage_bayes_run},
 	{"rules", 1, stage_rules_run},
+	{"autolearn", 1, stage_bayes_autolearn},   /* needs the complete score */
 	{"decide", 0, stage_decide},
 	{"lists_rcpt", 0, stage_lists_rcpt_run},   /* after decide: per-recipient lists win */
 };

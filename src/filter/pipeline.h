@@ -48,6 +48,7 @@ struct rcpt_verdict {
 
 struct verdict {
 	double score;
+	double bayes_score;         /* the Bayes band's part of score (auto-learn leaves it out) */
 	enum action action;         /* the most severe over recipients */
 	int final;                  /* a layer decided; later scoring stages skip */
 	int skip_scoring;           /* allow-listed: scoring stages skip, AV/attachments still run */

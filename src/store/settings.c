@@ -138,6 +138,9 @@ const struct setting_def settings_table[] = {
 	{"attach_double_ext_action", SETTING_ENUM, "block", 0, 0, G, "allow|tag|quarantine|block",
 	 "What an attachment with a disguised executable name (invoice.pdf.exe, padded or "
 	 "right-to-left names) does, also inside zip archives"},
+	{"bayes_autolearn", SETTING_BOOL, "false", 0, 0, G, NULL,
+	 "Train Bayes on live mail whose score without Bayes is 12 or more (spam) or 0.1 or less "
+	 "(ham)"},
 	{"fingerprint_score", SETTING_FLOAT, "6", -100, 100, G, NULL,
 	 "Score added when a message is near the fingerprint of a message classified as spam"},
 	{"fingerprint_max_distance", SETTING_INT, "48", 0, 127, G, NULL,

@@ -112,7 +112,7 @@ function fileImportForm({ label, help, accept, button, confirm, send }) {
 }
 
 async function bayesTab(body) {
-	const b = await api.get('/bayes');
+	const [b, all] = await Promise.all([api.get('/bayes'), api.get('/config')]);
 	const counts = h('dl', { class: 'kv' },
 		h('dt', {}, 'State'), h('dd', {}, b.active ? badge('active', 'ok') : badge('learning', 'warn'),
 			b.active ? null : h('span', { class: 'muted small' }, ` active from ${b.min_spam} spam and ${b.min_ham} ham messages`)),
@@ -158,6 +158,7 @@ async function bayesTab(body) {
 		card('Bayes classifier', 'Learns from messages classified as spam or not spam in the message log and the quarantines.', counts,
 			h('div', { class: 'form-actions' }, h('a', { class: 'btn', href: '/api/v1/bayes/export', download: 'rampart-bayes.jsonl' }, 'Export'), reset)),
 		card('Import Bayes data', null, imp)),
+	settingsCard({ title: 'Auto-learn', desc: 'Off by default: a rule that misfires would teach Bayes its mistake.', names: ['bayes_autolearn'], all }),
 	card('Rules', 'Recompiles the rule files (rules/ of the source tree, and any rule source of the bootstrap file). A compile error keeps the old rules.',
 		h('div', { class: 'form-actions' }, reload), rulesOut));
 }
