@@ -1,4 +1,5 @@
 #include "store/config.h"
+#include "store/config_int.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -11,51 +12,10 @@
 #include "util/log.h"
 #include "util/timeutil.h"
 
-#define KEY_MAX 1024
-#define VALUE_MAX 65536
-#define CANON_MAX 2048
-#define LISTENERS_MAX 32
-#define IMPORT_KEYS_MAX 1000000
-/* leaves room above any accepted stamp for the local clock to tick */
-#define HLC_MAX ((uint64_t)INT64_MAX - ((uint64_t)1 << 32))
 
-struct kv {
-	struct kv *next; /* hash chain */
-	uint32_t hash;
-	uint32_t node;
-	uint64_t hlc;
-	char *value; /* NULL: tombstone */
-	char *dest;  /* domain/ keys: parsed destination, for config_domain_get */
-	char key[];
-};
+const char *const cfg_domain_prefix = "domain/";
 
-struct config_store {
-	sqlite3 *db;            /* used only under wlock */
-	pthread_mutex_t wlock;  /* serialises writers: SQLite, clock, node */
-	pthread_rwlock_t lock;  /* guards everything below for readers */
-	struct kv **tab;
-	size_t ntab, nkeys, ndomains;
-	uint64_t version;
-	uint64_t last_hlc;      /* under wlock */
-	uint32_t node;          /* under wlock */
-	config_replicator replicator; /* under wlock: the cluster, when clustered */
-	void *replicator_arg;
-	pthread_mutex_t llock;
-	size_t nlisteners;
-	struct {
-		config_listener fn;
-		void *arg;
-	} listeners[LISTENERS_MAX];
-};
-
-struct scope {
-	unsigned kind;
-	char ident[320]; /* domain or address, canonical */
-};
-
-static const char *const domain_prefix = "domain/";
-
-static void *xcalloc(size_t n, size_t size)
+void *cfg_xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size);
 	if (!p)
@@ -73,7 +33,7 @@ static char *xstrdup(const char *s)
 
 static int is_domain_key(const char *key)
 {
-	return strncmp(key, domain_prefix, strlen(domain_prefix)) == 0;
+	return strncmp(key, cfg_domain_prefix, strlen(cfg_domain_prefix)) == 0;
 }
 
 int config_key_is_local(const char *key)
@@ -91,7 +51,7 @@ static uint32_t key_hash(const char *s)
 	return h;
 }
 
-static struct kv *map_find(const struct config_store *cs, const char *key)
+struct kv *cfg_map_find(const struct config_store *cs, const char *key)
 {
 	uint32_t h = key_hash(key);
 	for (struct kv *kv = cs->tab[h & (cs->ntab - 1)]; kv; kv = kv->next)
@@ -103,7 +63,7 @@ static struct kv *map_find(const struct config_store *cs, const char *key)
 static void map_grow(struct config_store *cs)
 {
 	size_t n = cs->ntab * 2;
-	struct kv **tab = xcalloc(n, sizeof *tab);
+	struct kv **tab = cfg_xcalloc(n, sizeof *tab);
 	for (size_t i = 0; i < cs->ntab; i++) {
 		struct kv *kv = cs->tab[i], *next;
 		for (; kv; kv = next) {
@@ -133,10 +93,10 @@ static void map_put(struct config_store *cs, const char *key, const char *value,
 	char *v = xstrdup(value);
 	char *dest = is_domain_key(key) ? domain_dest_of(value) : NULL;
 	pthread_rwlock_wrlock(&cs->lock);
-	struct kv *kv = map_find(cs, key);
+	struct kv *kv = cfg_map_find(cs, key);
 	if (!kv) {
 		size_t kl = strlen(key) + 1;
-		kv = xcalloc(1, sizeof *kv + kl);
+		kv = cfg_xcalloc(1, sizeof *kv + kl);
 		memcpy(kv->key, key, kl);
 		kv->hash = key_hash(key);
 		if (cs->nkeys >= cs->ntab)
@@ -172,7 +132,7 @@ static void map_free(struct config_store *cs)
 }
 
 /* Lower-case copy without one trailing dot; -1 when it does not fit. */
-static int lower_copy(const char *in, char *out, size_t outlen)
+int cfg_lower_copy(const char *in, char *out, size_t outlen)
 {
 	size_t n = strlen(in);
 	if (n && in[n - 1] == '.')
@@ -298,7 +258,7 @@ static int validate_extra(const char *key, const char *value, char *canon, size_
 }
 
 /* Key shape; for a live value also its canonical form into canon. */
-static int validate_kv(const char *key, const char *value, char *canon, size_t canonlen,
+int cfg_validate_kv(const char *key, const char *value, char *canon, size_t canonlen,
 		       struct err *e)
 {
 	size_t kl = key ? strlen(key) : 0;
@@ -376,7 +336,7 @@ static int store_load(struct config_store *cs, struct err *e)
 		if (!key)
 			continue;
 		/* rows are written validated; one edited by hand is skipped, not trusted */
-		if (validate_kv(key, value, canon, sizeof canon, &ve) < 0) {
+		if (cfg_validate_kv(key, value, canon, sizeof canon, &ve) < 0) {
 			log_warn("config: ignoring stored key %s: %s", log_esc(key), ve.msg);
 			continue;
 		}
@@ -398,7 +358,7 @@ static int store_load(struct config_store *cs, struct err *e)
 
 struct config_store *config_open(const char *db_path, struct err *e)
 {
-	struct config_store *cs = xcalloc(1, sizeof *cs);
+	struct config_store *cs = cfg_xcalloc(1, sizeof *cs);
 	pthread_mutex_init(&cs->wlock, NULL);
 	pthread_mutex_init(&cs->llock, NULL);
 	/* glibc prefers readers by default: with scan threads reading all the
@@ -409,7 +369,7 @@ struct config_store *config_open(const char *db_path, struct err *e)
 	pthread_rwlock_init(&cs->lock, &ra);
 	pthread_rwlockattr_destroy(&ra);
 	cs->ntab = 64;
-	cs->tab = xcalloc(cs->ntab, sizeof *cs->tab);
+	cs->tab = cfg_xcalloc(cs->ntab, sizeof *cs->tab);
 	cs->db = db_open(db_path, e);
 	if (!cs->db || db_exec(cs->db, schema, e) < 0 || store_load(cs, e) < 0) {
 		config_close(cs);
@@ -485,7 +445,7 @@ static void notify(struct config_store *cs, const struct config_rawchange *c, si
 /* A local write of one key (value NULL deletes). When clustered, a
  * propagated key goes through the cluster, which applies it everywhere
  * (here too, through config_put_raw) in the cluster's order. */
-static int write_local(struct config_store *cs, const char *key, const char *value, struct err *e)
+int cfg_write_local(struct config_store *cs, const char *key, const char *value, struct err *e)
 {
 	pthread_mutex_lock(&cs->wlock);
 	struct config_rawchange c = {key, value, clock_next(cs), cs->node};
@@ -534,361 +494,6 @@ void config_set_node_id(struct config_store *cs, uint32_t node)
 	pthread_mutex_unlock(&cs->wlock);
 }
 
-/* ---- settings: reads ------------------------------------------------ */
-
-static int scope_parse(const char *s, struct scope *sc, struct err *e)
-{
-	sc->ident[0] = '\0';
-	if (!s || !*s || strcmp(s, "global") == 0) {
-		sc->kind = SCOPE_GLOBAL;
-		return 0;
-	}
-	if (strcmp(s, "node") == 0) {
-		sc->kind = SCOPE_NODE;
-		return 0;
-	}
-	if (strncmp(s, "domain:", 7) == 0) {
-		sc->kind = SCOPE_DOMAIN;
-		return settings_domain_normalize(s + 7, sc->ident, sizeof sc->ident, e);
-	}
-	if (strncmp(s, "user:", 5) == 0) {
-		sc->kind = SCOPE_USER;
-		return settings_address_normalize(s + 5, sc->ident, sizeof sc->ident, e);
-	}
-	return err_set(e, "bad scope \"%s\": expected global, node, domain:<name> or user:<address>",
-		       log_esc(s));
-}
-
-/* Key of a setting at one scope; ident is already lower case. */
-static int setting_key(unsigned kind, const char *ident, const char *name, char *out,
-		       size_t outlen)
-{
-	int n;
-	switch (kind) {
-	case SCOPE_DOMAIN: n = snprintf(out, outlen, "setting/domain/%s/%s", ident, name); break;
-	case SCOPE_USER: n = snprintf(out, outlen, "setting/user/%s/%s", ident, name); break;
-	case SCOPE_NODE: n = snprintf(out, outlen, "setting/node/%s", name); break;
-	default: n = snprintf(out, outlen, "setting/global/%s", name); break;
-	}
-	return n > 0 && (size_t)n < outlen ? 0 : -1;
-}
-
-/* Live value of key into out; caller holds the rwlock. */
-static int lookup_locked(struct config_store *cs, const char *key, char *out, size_t outlen)
-{
-	struct kv *kv = map_find(cs, key);
-	if (!kv || !kv->value)
-		return 0;
-	snprintf(out, outlen, "%s", kv->value);
-	return 1;
-}
-
-/* One level of a resolution: the scope kind and who it is for. */
-struct level {
-	unsigned kind;
-	const char *ident;
-};
-
-/* First level that holds a value (out filled, its kind returned) or the
- * default (0 returned). idents are lower-cased here: this is the hot
- * path, and an identity that is not valid simply matches nothing. */
-static unsigned resolve(struct config_store *cs, const struct setting_def *d,
-			const struct level *lv, size_t n, char *out, size_t outlen)
-{
-	char key[KEY_MAX + 1], id[320] = "";
-	unsigned found = 0;
-	pthread_rwlock_rdlock(&cs->lock);
-	for (size_t i = 0; i < n && !found; i++) {
-		if (!(d->scopes & lv[i].kind))
-			continue;
-		if (lv[i].kind & (SCOPE_DOMAIN | SCOPE_USER)) {
-			if (!lv[i].ident || lower_copy(lv[i].ident, id, sizeof id) < 0)
-				continue;
-		}
-		if (setting_key(lv[i].kind, id, d->name, key, sizeof key) == 0 &&
-		    lookup_locked(cs, key, out, outlen))
-			found = lv[i].kind;
-	}
-	pthread_rwlock_unlock(&cs->lock);
-	if (!found)
-		snprintf(out, outlen, "%s", d->def);
-	return found;
-}
-
-static const struct setting_def *must_find(const char *name)
-{
-	const struct setting_def *d = settings_find(name);
-	if (!d)
-		log_panic("config: unknown setting '%s'", name ? name : "(null)");
-	return d;
-}
-
-static void effective(struct config_store *cs, const struct setting_def *d, const char *domain,
-		      const char *user, char *out, size_t outlen)
-{
-	if (!domain && user && strrchr(user, '@'))
-		domain = strrchr(user, '@') + 1;
-	const struct level lv[] = {
-		{SCOPE_USER, user}, {SCOPE_DOMAIN, domain}, {SCOPE_NODE, NULL}, {SCOPE_GLOBAL, NULL},
-	};
-	resolve(cs, d, lv, 4, out, outlen);
-}
-
-int64_t config_int(struct config_store *cs, const char *name, const char *domain, const char *user)
-{
-	const struct setting_def *d = must_find(name);
-	char v[SETTING_VALUE_MAX + 1];
-	if (d->type == SETTING_FLOAT || d->type == SETTING_STRING || d->type == SETTING_ENUM)
-		log_panic("config: config_int on %s setting %s", settings_type_name(d->type), name);
-	effective(cs, d, domain, user, v, sizeof v);
-	if (d->type == SETTING_BOOL)
-		return strcmp(v, "true") == 0;
-	return strtoll(v, NULL, 10);
-}
-
-double config_float(struct config_store *cs, const char *name, const char *domain, const char *user)
-{
-	const struct setting_def *d = must_find(name);
-	char v[SETTING_VALUE_MAX + 1];
-	if (d->type == SETTING_BOOL || d->type == SETTING_STRING || d->type == SETTING_ENUM)
-		log_panic("config: config_float on %s setting %s", settings_type_name(d->type), name);
-	effective(cs, d, domain, user, v, sizeof v);
-	return strtod(v, NULL);
-}
-
-int config_bool(struct config_store *cs, const char *name, const char *domain, const char *user)
-{
-	const struct setting_def *d = must_find(name);
-	char v[16];
-	if (d->type != SETTING_BOOL)
-		log_panic("config: config_bool on %s setting %s", settings_type_name(d->type), name);
-	effective(cs, d, domain, user, v, sizeof v);
-	return strcmp(v, "true") == 0;
-}
-
-void config_str(struct config_store *cs, const char *name, const char *domain, const char *user,
-		char *out, size_t outlen)
-{
-	effective(cs, must_find(name), domain, user, out, outlen);
-}
-
-/* The names the gateway calls itself by: the node-local default_hostname
- * setting, else the bootstrap host name; default_domain, else that name. */
-void config_hostname(struct config_store *cs, const char *boot_hostname, char *out, size_t outlen)
-{
-	config_str(cs, "default_hostname", NULL, NULL, out, outlen);
-	if (!out[0])
-		snprintf(out, outlen, "%s", boot_hostname);
-}
-
-void config_default_domain(struct config_store *cs, const char *boot_hostname, char *out,
-			   size_t outlen)
-{
-	config_str(cs, "default_domain", NULL, NULL, out, outlen);
-	if (!out[0])
-		config_hostname(cs, boot_hostname, out, outlen);
-}
-
-/* ---- settings: writes and listing ---------------------------------- */
-
-/* Setting + scope -> key, with the administrator-facing checks. */
-static const struct setting_def *scoped_key(const char *name, const char *scope, char *key,
-					    size_t keylen, struct err *e)
-{
-	struct scope sc;
-	const struct setting_def *d = settings_find(name);
-	if (!d) {
-		err_set(e, "unknown setting '%s'", log_esc(name ? name : ""));
-		return NULL;
-	}
-	if (scope_parse(scope, &sc, e) < 0)
-		return NULL;
-	if (!(d->scopes & sc.kind)) {
-		char allowed[64] = "";
-		for (unsigned b = 1; b <= SCOPE_NODE; b <<= 1)
-			if (d->scopes & b)
-				snprintf(allowed + strlen(allowed), sizeof allowed - strlen(allowed),
-					 "%s%s", allowed[0] ? ", " : "", settings_scope_name(b));
-		err_set(e, "%s cannot be set at %s scope (allowed: %s)", d->name,
-			settings_scope_name(sc.kind), allowed);
-		return NULL;
-	}
-	if (setting_key(sc.kind, sc.ident, d->name, key, keylen) < 0) {
-		err_set(e, "%s: scope too long", d->name);
-		return NULL;
-	}
-	return d;
-}
-
-int config_set(struct config_store *cs, const char *name, const char *scope, const char *value,
-	       struct err *e)
-{
-	char key[KEY_MAX + 1], canon[SETTING_VALUE_MAX + 1];
-	const struct setting_def *d = scoped_key(name, scope, key, sizeof key, e);
-	if (!d || settings_normalize(d, value, canon, sizeof canon, e) < 0)
-		return -1;
-	return write_local(cs, key, canon, e);
-}
-
-int config_unset(struct config_store *cs, const char *name, const char *scope, struct err *e)
-{
-	char key[KEY_MAX + 1], cur[SETTING_VALUE_MAX + 1];
-	if (!scoped_key(name, scope, key, sizeof key, e))
-		return -1;
-	if (!config_get_raw(cs, key, cur, sizeof cur))
-		return 0;
-	return write_local(cs, key, NULL, e);
-}
-
-int config_get_at(struct config_store *cs, const char *name, const char *scope, char *out,
-		  size_t outlen)
-{
-	char key[KEY_MAX + 1];
-	if (!scoped_key(name, scope, key, sizeof key, NULL))
-		return 0;
-	return config_get_raw(cs, key, out, outlen);
-}
-
-json_t *config_settings_json(struct config_store *cs, const char *scope)
-{
-	struct scope sc;
-	if (scope_parse(scope, &sc, NULL) < 0)
-		return NULL;
-	/* the chain a value at this scope falls back through */
-	const char *dom = sc.kind == SCOPE_USER ? strrchr(sc.ident, '@') + 1 : sc.ident;
-	struct level lv[3];
-	size_t n = 0;
-	if (sc.kind == SCOPE_USER)
-		lv[n++] = (struct level){SCOPE_USER, sc.ident};
-	if (sc.kind & (SCOPE_USER | SCOPE_DOMAIN))
-		lv[n++] = (struct level){SCOPE_DOMAIN, dom};
-	if (sc.kind == SCOPE_NODE)
-		lv[n++] = (struct level){SCOPE_NODE, NULL};
-	lv[n++] = (struct level){SCOPE_GLOBAL, NULL};
-	json_t *arr = json_array();
-	for (size_t i = 0; i < settings_count; i++) {
-		const struct setting_def *d = &settings_table[i];
-		char v[SETTING_VALUE_MAX + 1];
-		unsigned at = resolve(cs, d, lv, n, v, sizeof v);
-		json_array_append_new(arr, settings_json(d, v, at == sc.kind));
-	}
-	return arr;
-}
-
-/* ---- domains ------------------------------------------------------- */
-
-int config_domain_add(struct config_store *cs, const char *name, const char *destination,
-		      struct err *e)
-{
-	char dn[256], dest[512], key[300];
-	if (settings_domain_normalize(name, dn, sizeof dn, e) < 0 ||
-	    settings_destination_normalize(destination, dest, sizeof dest, e) < 0)
-		return -1;
-	json_t *j = json_pack("{s:s}", "destination", dest);
-	char *value = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(j);
-	if (!value)
-		return err_set(e, "out of memory");
-	snprintf(key, sizeof key, "%s%s", domain_prefix, dn);
-	int rc = write_local(cs, key, value, e);
-	free(value);
-	return rc;
-}
-
-int config_domain_remove(struct config_store *cs, const char *name, struct err *e)
-{
-	char dn[256], key[300], cur[CANON_MAX];
-	if (settings_domain_normalize(name, dn, sizeof dn, e) < 0)
-		return -1;
-	snprintf(key, sizeof key, "%s%s", domain_prefix, dn);
-	if (!config_get_raw(cs, key, cur, sizeof cur))
-		return err_set(e, "domain %s is not configured", dn);
-	return write_local(cs, key, NULL, e);
-}
-
-int config_domain_get(struct config_store *cs, const char *name, struct domain_info *out)
-{
-	char dn[256], key[300];
-	if (!name || lower_copy(name, dn, sizeof dn) < 0)
-		return -1;
-	snprintf(key, sizeof key, "%s%s", domain_prefix, dn);
-	int rc = -1;
-	pthread_rwlock_rdlock(&cs->lock);
-	struct kv *kv = map_find(cs, key);
-	if (kv && kv->value) {
-		snprintf(out->name, sizeof out->name, "%s", dn);
-		snprintf(out->destination, sizeof out->destination, "%s", kv->dest ? kv->dest : "");
-		rc = 0;
-	}
-	pthread_rwlock_unlock(&cs->lock);
-	return rc;
-}
-
-size_t config_domain_count(struct config_store *cs)
-{
-	pthread_rwlock_rdlock(&cs->lock);
-	size_t n = cs->ndomains;
-	pthread_rwlock_unlock(&cs->lock);
-	return n;
-}
-
-static int kv_cmp(const void *a, const void *b)
-{
-	return strcmp((*(struct kv *const *)a)->key, (*(struct kv *const *)b)->key);
-}
-
-/* Entries (under the read lock, sorted by key) whose key starts with
- * prefix; live only unless tombstones is set. Caller frees the array. */
-static struct kv **collect_locked(struct config_store *cs, const char *prefix, int tombstones,
-				  size_t *n)
-{
-	struct kv **v = xcalloc(cs->nkeys, sizeof *v);
-	size_t pl = strlen(prefix), k = 0;
-	for (size_t i = 0; i < cs->ntab; i++)
-		for (struct kv *kv = cs->tab[i]; kv; kv = kv->next)
-			if ((kv->value || tombstones) && strncmp(kv->key, prefix, pl) == 0)
-				v[k++] = kv;
-	qsort(v, k, sizeof *v, kv_cmp);
-	*n = k;
-	return v;
-}
-
-json_t *config_list_prefix(struct config_store *cs, const char *prefix)
-{
-	json_t *arr = json_array();
-	size_t n;
-	pthread_rwlock_rdlock(&cs->lock);
-	struct kv **v = collect_locked(cs, prefix, 0, &n);
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, json_pack("{s:s,s:s}", "key", v[i]->key, "value",
-						     v[i]->value));
-	pthread_rwlock_unlock(&cs->lock);
-	free(v);
-	return arr;
-}
-
-int config_put(struct config_store *cs, const char *key, const char *value, struct err *e)
-{
-	char canon[CANON_MAX];
-	if (validate_kv(key, value, canon, sizeof canon, e) < 0)
-		return -1;
-	return write_local(cs, key, value ? canon : NULL, e);
-}
-
-json_t *config_domain_list(struct config_store *cs)
-{
-	json_t *arr = json_array();
-	size_t n, pl = strlen(domain_prefix);
-	pthread_rwlock_rdlock(&cs->lock);
-	struct kv **v = collect_locked(cs, domain_prefix, 0, &n);
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, json_pack("{s:s,s:s}", "name", v[i]->key + pl,
-						     "destination", v[i]->dest ? v[i]->dest : ""));
-	pthread_rwlock_unlock(&cs->lock);
-	free(v);
-	return arr;
-}
-
 /* ---- raw access, export and import --------------------------------- */
 
 int config_get_raw(struct config_store *cs, const char *key, char *out, size_t outlen)
@@ -896,7 +501,7 @@ int config_get_raw(struct config_store *cs, const char *key, char *out, size_t o
 	if (!key)
 		return 0;
 	pthread_rwlock_rdlock(&cs->lock);
-	int rc = lookup_locked(cs, key, out, outlen);
+	int rc = cfg_lookup_locked(cs, key, out, outlen);
 	pthread_rwlock_unlock(&cs->lock);
 	return rc;
 }
@@ -912,11 +517,11 @@ int config_put_raw(struct config_store *cs, const char *key, const char *value, 
 	char canon[CANON_MAX];
 	if (hlc == 0 || hlc > HLC_MAX)
 		return err_set(e, "bad clock stamp %llu", (unsigned long long)hlc);
-	if (validate_kv(key, value, canon, sizeof canon, e) < 0)
+	if (cfg_validate_kv(key, value, canon, sizeof canon, e) < 0)
 		return -1;
 	pthread_mutex_lock(&cs->wlock);
 	/* only writers change the map and we are the writer: no rwlock */
-	if (!newer(hlc, node, map_find(cs, key))) {
+	if (!newer(hlc, node, cfg_map_find(cs, key))) {
 		pthread_mutex_unlock(&cs->wlock);
 		return 0;
 	}
@@ -974,11 +579,11 @@ static int str_cmp(const void *a, const void *b)
 static char **replace_validate(const struct config_rawchange *rows, size_t n, struct err *e)
 {
 	char canon[CANON_MAX];
-	char **vals = xcalloc(n, sizeof *vals);
+	char **vals = cfg_xcalloc(n, sizeof *vals);
 	for (size_t i = 0; i < n; i++) {
 		int bad = config_key_is_local(rows[i].key) || rows[i].hlc == 0 ||
 			  rows[i].hlc > HLC_MAX;
-		if (bad || validate_kv(rows[i].key, rows[i].value, canon, sizeof canon, e) < 0) {
+		if (bad || cfg_validate_kv(rows[i].key, rows[i].value, canon, sizeof canon, e) < 0) {
 			if (bad)
 				err_set(e, "replace: bad row %s", log_esc(rows[i].key ? rows[i].key : ""));
 			for (size_t k = 0; k < i; k++)
@@ -995,7 +600,7 @@ static char **replace_validate(const struct config_rawchange *rows, size_t n, st
  * holds wlock. */
 static char **replace_gone(struct config_store *cs, const char **sorted, size_t n, size_t *ngone)
 {
-	char **gone = xcalloc(cs->nkeys, sizeof *gone);
+	char **gone = cfg_xcalloc(cs->nkeys, sizeof *gone);
 	size_t k = 0;
 	for (size_t i = 0; i < cs->ntab; i++)
 		for (struct kv *kv = cs->tab[i]; kv; kv = kv->next) {
@@ -1014,14 +619,14 @@ int config_replace_raw(struct config_store *cs, const struct config_rawchange *r
 	char **vals = replace_validate(rows, n, e);
 	if (!vals)
 		return -1;
-	const char **sorted = xcalloc(n, sizeof *sorted);
+	const char **sorted = cfg_xcalloc(n, sizeof *sorted);
 	for (size_t i = 0; i < n; i++)
 		sorted[i] = rows[i].key;
 	qsort(sorted, n, sizeof *sorted, str_cmp);
 	pthread_mutex_lock(&cs->wlock);
 	size_t ngone;
 	char **gone = replace_gone(cs, sorted, n, &ngone);
-	struct config_rawchange *c = xcalloc(n + ngone, sizeof *c);
+	struct config_rawchange *c = cfg_xcalloc(n + ngone, sizeof *c);
 	int rc = db_begin(cs->db, e);
 	for (size_t i = 0; i < ngone && rc == 0; i++) {
 		c[n + i].key = gone[i];
@@ -1068,7 +673,7 @@ json_t *config_export_raw(struct config_store *cs)
 	json_t *arr = json_array();
 	size_t n;
 	pthread_rwlock_rdlock(&cs->lock);
-	struct kv **v = collect_locked(cs, "", 1, &n);
+	struct kv **v = cfg_collect_locked(cs, "", 1, &n);
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(arr, json_pack("{s:s,s:o,s:I,s:I}", "key", v[i]->key, "value",
 						     v[i]->value ? json_string(v[i]->value) : json_null(),
@@ -1084,7 +689,7 @@ json_t *config_export(struct config_store *cs)
 	json_t *keys = json_object();
 	size_t n;
 	pthread_rwlock_rdlock(&cs->lock);
-	struct kv **v = collect_locked(cs, "", 0, &n);
+	struct kv **v = cfg_collect_locked(cs, "", 0, &n);
 	for (size_t i = 0; i < n; i++)
 		json_object_set_new(keys, v[i]->key, json_string(v[i]->value));
 	pthread_rwlock_unlock(&cs->lock);
@@ -1127,7 +732,7 @@ static struct import_item *import_validate(json_t *doc, size_t *n, struct err *e
 		err_set(e, "import: more than %d keys", IMPORT_KEYS_MAX);
 		return NULL;
 	}
-	struct import_item *items = xcalloc(json_object_size(keys), sizeof *items);
+	struct import_item *items = cfg_xcalloc(json_object_size(keys), sizeof *items);
 	char canon[CANON_MAX];
 	struct err ve;
 	size_t k = 0;
@@ -1138,7 +743,7 @@ static struct import_item *import_validate(json_t *doc, size_t *n, struct err *e
 			err_set(e, "import: key %s: value must be a string", log_esc(key));
 			break;
 		}
-		if (validate_kv(key, json_string_value(v), canon, sizeof canon, &ve) < 0) {
+		if (cfg_validate_kv(key, json_string_value(v), canon, sizeof canon, &ve) < 0) {
 			err_set(e, "import: key %s: %s", log_esc(key), ve.msg);
 			break;
 		}
@@ -1177,10 +782,10 @@ int config_import(struct config_store *cs, json_t *doc, struct err *e)
 		return -1;
 	json_t *keys = json_object_get(doc, "keys");
 	pthread_mutex_lock(&cs->wlock);
-	struct config_rawchange *c = xcalloc(n + cs->nkeys, sizeof *c);
+	struct config_rawchange *c = cfg_xcalloc(n + cs->nkeys, sizeof *c);
 	size_t nc = 0;
 	for (size_t i = 0; i < n; i++) {
-		struct kv *kv = map_find(cs, items[i].key);
+		struct kv *kv = cfg_map_find(cs, items[i].key);
 		if (!kv || !kv->value || strcmp(kv->value, items[i].value) != 0)
 			c[nc++] = (struct config_rawchange){items[i].key, items[i].value, clock_next(cs), cs->node};
 	}
