@@ -7,7 +7,11 @@ fold, a system is trained on the other folds and scores the held-out one;
 a message counts as spam when its score is >= 5.0.
 
   rampart      the real CLI: `rampart -c CONF train --spam DIR --ham DIR`,
-               then `rampart -c CONF scan --json FILE...` (rules + Bayes)
+               then `rampart -c CONF scan --json FILE...` (rules + Bayes), with
+               the recommended rules: the project's rules/ and SpamAssassin's
+               installed rule files
+  rampart-own-rules  the same with the project's rules/ only (the default
+               `rules` of the bootstrap file)
   bayes-only   bench/accuracy/bayes_cv (the Bayes stage alone, with its
                probability -> score bands), plus CPU time per message for
                parse + tokenize + classify
@@ -29,6 +33,7 @@ import zlib
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 THRESHOLD = 5.0
+SA_RULES = "/usr/share/spamassassin"
 
 SA_LOCAL_CF = """# accuracy benchmark: local tests only, Bayes on, no auto-learn
 use_bayes 1
@@ -111,12 +116,26 @@ def rampart_supports_cli(binary):
     return "train" in text and "scan" in text
 
 
-def run_rampart(binary, tmp, msgs, k, conf_extra, rules_cache):
+def rampart_configs(conf, own_only):
+    """(system name, rampart.conf lines) to measure. The recommended
+    configuration loads SpamAssassin's installed rule files next to the
+    project's rules/; the project's rules alone are measured too. A --conf
+    rules line replaces both with that one configuration."""
+    if any(line.split("=")[0].strip() == "rules" for line in conf):
+        return [("rampart", conf)]
+    out = []
+    if not own_only and os.path.isdir(SA_RULES):
+        out.append(("rampart", conf + ["rules = %s:%s" % (os.path.join(ROOT, "rules"), SA_RULES)]))
+    out.append(("rampart-own-rules" if out else "rampart", conf))
+    return out
+
+
+def run_rampart(binary, tmp, msgs, k, conf_extra, rules_cache, label="rampart"):
     results, rules_hit = {}, {}
     cpu = 0.0
     nscanned = 0
     for f in range(k):
-        fdir = os.path.join(tmp, "rampart", "fold%d" % f)
+        fdir = os.path.join(tmp, label, "fold%d" % f)
         os.makedirs(os.path.join(fdir, "data"))
         # one compile cache for every fold: the rules are the same, and
         # compiling SpamAssassin's rule files takes minutes
@@ -128,13 +147,13 @@ def run_rampart(binary, tmp, msgs, k, conf_extra, rules_cache):
                 fh.write(line + "\n")
         train = [m for m in msgs if m["fold"] != f]
         link_tree(os.path.join(fdir, "train"), train)
-        log("rampart fold %d: training on %d messages" % (f, len(train)))
+        log("%s fold %d: training on %d messages" % (label, f, len(train)))
         subprocess.run([binary, "-c", conf, "train",
                         "--spam", os.path.join(fdir, "train", "spam"),
                         "--ham", os.path.join(fdir, "train", "ham")],
                        check=True, stdout=subprocess.DEVNULL)
         held = [m for m in msgs if m["fold"] == f and m["scored"]]
-        log("rampart fold %d: scanning %d messages" % (f, len(held)))
+        log("%s fold %d: scanning %d messages" % (label, f, len(held)))
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         for i in range(0, len(held), 250):
             chunk = held[i:i + 250]
@@ -308,6 +327,8 @@ def main():
     ap.add_argument("--conf", action="append", default=[],
                     help="extra 'key = value' line for rampart.conf (repeatable)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--own-rules-only", action="store_true",
+                    help="measure rampart with the project's rules/ only (no SpamAssassin rule files)")
     ap.add_argument("--rules-cache", help="directory for rampart's compiled rule databases, "
                     "kept between runs (default: a fresh one in the temporary directory)")
     a = ap.parse_args()
@@ -326,10 +347,13 @@ def main():
             if rampart_supports_cli(binary):
                 cache = os.path.abspath(a.rules_cache or os.path.join(tmp, "rules-cache"))
                 os.makedirs(cache, exist_ok=True)
-                rampart_res, rampart_rules, us = run_rampart(binary, tmp, msgs, a.k, a.conf,
-                                                             cache)
-                systems["rampart"] = tally(rampart_res, msgs, a.k)
-                systems["rampart"]["cpu_us_per_message_cli"] = us
+                for label, conf in rampart_configs(a.conf, a.own_rules_only):
+                    res, hits, us = run_rampart(binary, tmp, msgs, a.k, conf, cache, label)
+                    systems[label] = tally(res, msgs, a.k)
+                    systems[label]["cpu_us_per_message_cli"] = us
+                    systems[label]["conf"] = conf
+                    if label == "rampart":
+                        rampart_res, rampart_rules = res, hits
             else:
                 log("rampart CLI with train/scan not found at %s: skipping" % binary)
         cv = build_bayes_cv(a.build, tmp)
