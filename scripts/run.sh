@@ -17,6 +17,12 @@ http_listen = 127.0.0.1:8443
 hostname = localhost
 log_level = info
 CONF
+	# SpamAssassin's rule files (Debian's spamassassin package) next to the
+	# project's rules: the first start compiles them in the background
+	# (cached under data/rules-cache for later starts)
+	if [ -d /usr/share/spamassassin ]; then
+		echo "rules = $top/rules:/usr/share/spamassassin" >> "$conf"
+	fi
 fi
 cli="$top/$build/rampart -c $conf"
 # Demo defaults on first run: one local domain delivered into a Maildir.

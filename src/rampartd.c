@@ -90,8 +90,16 @@ static void start_services(struct node *n)
 {
 	struct err e;
 	n->fe = filter_engine_new(n->cfg, n->boot.data_dir, &e);
-	if (!n->fe || filter_engine_load_rules(n->fe, n->boot.rules_dirs, &e) < 0)
+	if (!n->fe || filter_engine_load_rules_async(n->fe, n->boot.rules_dirs, &e) < 0)
 		log_fatal("filters: %s", e.msg);
+	/* a cached or small rule set is in place before the first connection;
+	 * a first compile of a large one goes on in the background */
+	int ready = filter_engine_wait_rules(n->fe, n->boot.rules_startup_wait * 1000, &e);
+	if (ready < 0)
+		log_fatal("rules: %s", e.msg);
+	if (ready == 0)
+		log_warn("rules: first compile of the rule set is still running (it is cached for "
+			 "later starts); mail is answered 451 until it is done");
 	/* before the pool: queue_recover rescans on the workers */
 	n->dns = dns_new(n->base, (const char(*)[128])n->boot.dns_servers, n->boot.n_dns_servers, &e);
 	if (!n->dns)

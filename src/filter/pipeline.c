@@ -1,9 +1,11 @@
 /* The pipeline: the stage table and the per-thread scanning context. */
 #include "filter/pipeline.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "filter/attach.h"
 #include "filter/av.h"
@@ -18,6 +20,7 @@
 #include "store/config.h"
 #include "store/db.h"
 #include "util/log.h"
+#include "util/timeutil.h"
 
 struct filter_engine {
 	struct config_store *cfg;
@@ -26,6 +29,13 @@ struct filter_engine {
 	char db_path[4200];
 	char rule_sources[4096];   /* colon-separated */
 	struct rules_slot rules;
+	/* the first load, in the background (filter_engine_load_rules_async) */
+	pthread_mutex_t load_mu;
+	pthread_cond_t load_cond;
+	pthread_t loader;
+	int loading;               /* the loader thread runs */
+	int load_failed;
+	char load_error[256];
 };
 
 struct filter_thread {
@@ -197,6 +207,8 @@ struct filter_engine *filter_engine_new(struct config_store *cfg, const char *da
 	snprintf(fe->data_dir, sizeof fe->data_dir, "%s", data_dir);
 	snprintf(fe->db_path, sizeof fe->db_path, "%s/rampart.db", data_dir);
 	rules_slot_init(&fe->rules);
+	pthread_mutex_init(&fe->load_mu, NULL);
+	pthread_cond_init(&fe->load_cond, NULL);
 	return fe;
 }
 
@@ -264,10 +276,78 @@ struct dns *filter_engine_dns(struct filter_engine *fe)
 	return fe->dns;
 }
 
+static void *loader_main(void *arg)
+{
+	struct filter_engine *fe = arg;
+	struct err e = {{0}};
+	int64_t t0 = time_now_ms();
+	int rc = filter_engine_load_rules(fe, NULL, &e);
+	pthread_mutex_lock(&fe->load_mu);
+	fe->loading = 0;
+	fe->load_failed = rc < 0;
+	snprintf(fe->load_error, sizeof fe->load_error, "%s", rc < 0 ? e.msg : "");
+	pthread_cond_broadcast(&fe->load_cond);
+	pthread_mutex_unlock(&fe->load_mu);
+	if (rc < 0)
+		log_error("rules: loading failed, mail is scored without rules: %s", e.msg);
+	else if (time_now_ms() - t0 > 5000)
+		log_info("rules: loaded in the background after %.0f s", (time_now_ms() - t0) / 1000.0);
+	return NULL;
+}
+
+int filter_engine_load_rules_async(struct filter_engine *fe, const char *sources, struct err *e)
+{
+	snprintf(fe->rule_sources, sizeof fe->rule_sources, "%s", sources);
+	pthread_mutex_lock(&fe->load_mu);
+	fe->loading = 1;
+	int rc = pthread_create(&fe->loader, NULL, loader_main, fe);
+	if (rc != 0)
+		fe->loading = 0;
+	pthread_mutex_unlock(&fe->load_mu);
+	return rc == 0 ? 0 : err_set(e, "cannot start the rule loader: %s", strerror(rc));
+}
+
+int filter_engine_wait_rules(struct filter_engine *fe, int timeout_ms, struct err *e)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&fe->load_mu);
+	while (fe->loading && pthread_cond_timedwait(&fe->load_cond, &fe->load_mu, &until) == 0)
+		;
+	int rc = fe->loading ? 0 : fe->load_failed ? -1 : 1;
+	if (rc < 0)
+		err_set(e, "%s", fe->load_error);
+	pthread_mutex_unlock(&fe->load_mu);
+	return rc;
+}
+
+int filter_engine_rules_loading(struct filter_engine *fe)
+{
+	pthread_mutex_lock(&fe->load_mu);
+	int loading = fe->loading;
+	pthread_mutex_unlock(&fe->load_mu);
+	return loading;
+}
+
 void filter_engine_free(struct filter_engine *fe)
 {
 	if (!fe)
 		return;
+	if (fe->loader && filter_engine_rules_loading(fe)) {
+		/* a first compile cannot be interrupted; the process is ending */
+		log_warn("rules: still compiling at shutdown");
+		return;
+	}
+	if (fe->loader)
+		pthread_join(fe->loader, NULL);
+	pthread_mutex_destroy(&fe->load_mu);
+	pthread_cond_destroy(&fe->load_cond);
 	rules_slot_destroy(&fe->rules);
 	bayes_shared_reset();
 	policy_shared_reset();

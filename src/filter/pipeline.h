@@ -86,6 +86,14 @@ void filter_engine_free(struct filter_engine *fe);
 /* Loads the rule set from sources ("dir:file:..."); NULL reloads the
  * previous sources. A failure keeps the current set. */
 int filter_engine_load_rules(struct filter_engine *fe, const char *sources, struct err *e);
+/* The first load in a background thread: a large rule set compiles for
+ * minutes the first time (later starts read the compile cache). Until it is
+ * in place, live mail is answered 451 (stage_rules_run), never let through
+ * unscored. filter_engine_wait_rules: 1 loaded, 0 still loading after
+ * timeout_ms, -1 failed (e set). */
+int filter_engine_load_rules_async(struct filter_engine *fe, const char *sources, struct err *e);
+int filter_engine_wait_rules(struct filter_engine *fe, int timeout_ms, struct err *e);
+int filter_engine_rules_loading(struct filter_engine *fe);
 /* Splits "a:b:c" (modified in place) into rule sources; SpamAssassin's
  * own files load leniently, ours strictly. */
 struct rules_source;

@@ -105,6 +105,18 @@ static int b_rules(struct bootstrap *b, const char *dir, const char *v, struct e
 	return 0;
 }
 
+static int b_rules_startup_wait(struct bootstrap *b, const char *dir, const char *v,
+				struct err *e)
+{
+	(void)dir;
+	char *end;
+	long s = strtol(v, &end, 10);
+	if (*end || end == v || s < 0 || s > 3600)
+		return err_set(e, "rules_startup_wait must be 0-3600 seconds");
+	b->rules_startup_wait = (int)s;
+	return 0;
+}
+
 static int b_dns_servers(struct bootstrap *b, const char *dir, const char *v, struct err *e)
 {
 	(void)dir;
@@ -157,6 +169,7 @@ static const struct {
 	{"control_socket", b_control_socket},
 	{"web_root", b_web_root},
 	{"rules", b_rules},
+	{"rules_startup_wait", b_rules_startup_wait},
 	{"log_level", b_log_level},
 	{"dns_servers", b_dns_servers},
 	{"clamd", b_clamd},
@@ -176,6 +189,7 @@ static void bootstrap_defaults(struct bootstrap *b, const char *dir)
 	snprintf(b->log_level, sizeof b->log_level, "info");
 	snprintf(b->web_root, sizeof b->web_root, "%s/web", RAMPART_SOURCE_DIR);
 	snprintf(b->rules_dirs, sizeof b->rules_dirs, "%s/rules", RAMPART_SOURCE_DIR);
+	b->rules_startup_wait = 15;
 }
 
 static char *trim(char *s)

@@ -26,6 +26,7 @@ struct bootstrap {
 	char admin_password[256];
 	char web_root[PATH_MAX];
 	char rules_dirs[PATH_MAX];  /* colon-separated rule sources */
+	int rules_startup_wait;     /* seconds start-up waits for the rules before listening */
 	char dns_servers[BOOT_MAX_LISTEN][128]; /* host:port; none = /etc/resolv.conf */
 	int n_dns_servers;
 	char clamd[PATH_MAX];       /* clamd socket: /path or host:port; "" = none */

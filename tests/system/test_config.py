@@ -48,6 +48,7 @@ BOOT_ERRORS = [
     ("empty value", "hostname =\n", "'hostname' has no value"),
     ("bad hostname", "hostname = mail_example!\n", "hostname may contain only"),
     ("short password", "admin_password = short\n", "admin_password must be 8-255"),
+    ("bad rules wait", "rules_startup_wait = -1\n", "rules_startup_wait must be 0-3600"),
 ]
 
 
