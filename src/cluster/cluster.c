@@ -417,6 +417,8 @@ static void *task_main(void *arg)
 			quorum_refresh(c);
 		if (t & TASK_CHECK)
 			do_check(c);
+		if (t & TASK_FAILOVER)
+			failover_check(c);
 		pthread_mutex_lock(&c->mu);
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -473,7 +475,7 @@ static void on_status_timer(evutil_socket_t fd, short what, void *arg)
 	if (check)
 		cluster_task(c, TASK_CHECK);
 	if (ok)
-		cluster_task(c, TASK_STATUS);
+		cluster_task(c, TASK_STATUS | TASK_FAILOVER);
 	else if (running)
 		cluster_task(c, TASK_CONNECT);
 }

@@ -82,5 +82,7 @@ int cluster_resolve(struct node *n, const char *name, char *addr, size_t len, st
 
 /* Whether this node is a member of a cluster (any thread). */
 int cluster_is_member(struct node *n);
+/* 0 when this node is a standby member (it filters no mail), else 1. */
+int cluster_accepts_mail(struct node *n);
 
 #endif

@@ -106,6 +106,7 @@ enum {
 	TASK_RESUME = 16,    /* finish an interrupted join */
 	TASK_QINFO = 32,     /* ask votequorum for the votes */
 	TASK_CHECK = 64,     /* members missing: are we still one of them? */
+	TASK_FAILOVER = 128, /* an active member down: does a standby take over? */
 };
 
 struct cluster {
@@ -135,6 +136,11 @@ struct cluster {
 	int64_t resume_at_ms;      /* next attempt to finish an interrupted join */
 	int64_t check_at_ms;       /* next membership check while members are missing */
 	size_t check_next;         /* member asked next */
+	struct {                   /* members missing from the view, and since when */
+		uint32_t nodeid;
+		int64_t since;
+	} down[CLUSTER_MAX_MEMBERS];
+	size_t ndown;
 	int stopping;
 	/* corosync child */
 	pid_t child;
@@ -188,6 +194,8 @@ struct cluster {
 
 /* cluster.c */
 void cluster_task(struct cluster *c, unsigned bits);   /* wakes the task thread */
+/* failover.c: task thread, every status period */
+void failover_check(struct cluster *c);
 int cluster_load_members(struct cluster *c);           /* from the store, resolved */
 /* Resolves ms on this node (blocking) and makes them the member list. */
 void cluster_members_set(struct cluster *c, struct member *ms, size_t n);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cluster/cluster.h"
 #include "node.h"
 #include "smtp/session.h"
 #include "store/config.h"
@@ -62,6 +63,11 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	net_addr_text(sa, ip, sizeof ip);
 	if (srv->draining) {
 		refuse(fd, "421 4.3.2 Service shutting down, try again later\r\n");
+		return;
+	}
+	if (!cluster_accepts_mail(srv->node)) {
+		log_info("smtp: refused %s: this node is a cluster standby", ip);
+		refuse(fd, "421 4.3.2 Standby node of a cluster, try another server\r\n");
 		return;
 	}
 	if (srv->nsessions >= config_int(cfg, "smtp_max_connections", NULL, NULL)) {

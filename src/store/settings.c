@@ -138,6 +138,12 @@ const struct setting_def settings_table[] = {
 	{"attach_double_ext_action", SETTING_ENUM, "block", 0, 0, G, "allow|tag|quarantine|block",
 	 "What an attachment with a disguised executable name (invoice.pdf.exe, padded or "
 	 "right-to-left names) does, also inside zip archives"},
+	/* cluster roles (src/cluster/failover.c) */
+	{"cluster_failover", SETTING_ENUM, "automatic", 0, 0, G, "automatic|manual",
+	 "automatic: a standby member takes over when an active member is down for the grace "
+	 "period; manual: roles change only when the administrator sets them"},
+	{"cluster_failover_grace", SETTING_DURATION, "30", 2, 3600, G, NULL,
+	 "How long an active member must be down before a standby takes over"},
 	{"bayes_autolearn", SETTING_BOOL, "false", 0, 0, G, NULL,
 	 "Train Bayes on live mail whose score without Bayes is 12 or more (spam) or 0.1 or less "
 	 "(ham)"},
