@@ -33,6 +33,7 @@ test-fast: build
 
 bench: build
 	@bash bench/smtp/run.sh $(BUILD)
+	@bash bench/scan/run.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)

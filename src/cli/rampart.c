@@ -28,7 +28,7 @@ static const struct cli_command {
 	{"queue", "list", cmd_queue_list, "queue list"},
 	{"queue", "flush", cmd_queue_flush, "queue flush"},
 	{"train", NULL, cmd_train, "train [--spam DIR|FILE]... [--ham DIR|FILE]...   (in process)"},
-	{"scan", NULL, cmd_scan, "scan FILE|DIR...   (in process; --json: one object per line)"},
+	{"scan", NULL, cmd_scan, "scan [--json [--timing]] FILE|DIR...   (in process; --json: one object per line)"},
 	{"rules", "check", cmd_rules_check, "rules check"},
 	{"user", "add", cmd_user_add, "user add ADDRESS [--password PASSWORD] [--send-link]"},
 	{"user", "list", cmd_user_list, "user list [--filter TEXT]"},

@@ -67,7 +67,7 @@ test('every tab of every page loads', async () => {
 	// every setting of the settings table is on some page
 	const all = (await adm.get('/config')).json.map((s) => s.name);
 	const seen = new Set();
-	for (const where of ['basic/scoring', 'basic/quarantine', 'basic/admin', 'advanced/protocol', 'advanced/rate', 'advanced/scanning']) {
+	for (const where of ['basic/scoring', 'basic/quarantine', 'basic/admin', 'advanced/protocol', 'advanced/rate', 'advanced/scanning', 'advanced/bayes', 'advanced/cluster']) {
 		await page.goto(`${env.origin}/#/${where}`);
 		await page.locator('.page form .field').first().waitFor();
 		for (const n of await page.locator('.page form [name]').evaluateAll((els) => els.map((e) => e.name)))

@@ -141,7 +141,7 @@ async function adminTab(root) {
 	mount(root, h('div', { class: 'grid-2' }, passwordCard(), host), h('div', { class: 'stack' }, settingsCard({
 		title: 'Access and sessions',
 		desc: 'Who may reach the administration, and how long sessions and mailed links last.',
-		names: ['admin_allowed_ips', 'web_base_url', 'web_session_idle', 'login_max_failures', 'login_lockout', 'web_link_lifetime'],
+		names: ['admin_allowed_ips', 'metrics_allowed_ips', 'web_base_url', 'web_session_idle', 'login_max_failures', 'login_lockout', 'web_link_lifetime'],
 		all,
 	}), settingsCard({
 		title: 'This node',

@@ -5,7 +5,7 @@
 // while the tab is shown; clusterTab returns the function that stops it.
 import { api, enc } from '../api.js';
 import { h, mount, fmtTimeSec, badge, toast, confirmDialog, busy, clearErrors, fieldError, showApiError } from '../dom.js';
-import { field } from '../forms.js';
+import { field, settingsCard } from '../forms.js';
 import { table, card } from '../widgets.js';
 
 const POLL_MS = 3000;
@@ -446,12 +446,17 @@ export async function clusterTab(body) {
 			timer = setTimeout(poll, POLL_MS);
 	};
 	ctx.refresh = poll;
-	const [st] = await Promise.all([api.get('/cluster'), hostmap.load(), conflicts.load()]);
+	const [st, all] = await Promise.all([api.get('/cluster'), api.get('/config'), hostmap.load(), conflicts.load()]);
 	apply(st);
+	const failover = settingsCard({
+		title: 'Failover',
+		desc: 'Standby members filter no mail (their SMTP service answers 421). Automatic: when an active member is down for the grace period, the earliest joined standby that is up becomes active and the lost member standby.',
+		names: ['cluster_failover', 'cluster_failover_grace'], all,
+	});
 	mount(body, h('div', { class: 'cluster-page' }, problem, members.el,
 		h('div', { class: 'grid-2' }, secret.el, hostname.el),
 		h('div', { class: 'grid-2' }, membership.el, hostmap.el),
-		conflicts.el));
+		h('div', { class: 'grid-2' }, failover, conflicts.el)));
 	timer = setTimeout(poll, POLL_MS);
 	return stop;
 }
