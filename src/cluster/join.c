@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sodium.h>
 #include <unistd.h>
 
 #include "cluster/cluster_int.h"
@@ -148,6 +149,21 @@ json_t *join_handle_check(struct cluster *c, json_t *body, const char *peer_ip,
 	return json_pack("{s:s,s:s,s:o}", "name", name, "address", peer_ip, "members", members);
 }
 
+/* A random unused node id (mu held): two joins through two members at the
+ * same moment must not pick the same one, as max + 1 would (knet node ids
+ * are 16-bit). */
+static uint32_t new_node_id(const struct cluster *c)
+{
+	for (;;) {
+		uint32_t id = 2 + randombytes_uniform(65534);
+		int used = 0;
+		for (size_t i = 0; i < c->nmembers; i++)
+			used |= c->members[i].nodeid == id;
+		if (!used)
+			return id;
+	}
+}
+
 /* A single node becomes node 1 of a new cluster with the joiner as 2. */
 static int found_cluster(struct cluster *c, const struct member *self, struct member *j,
 			 struct err *e)
@@ -180,10 +196,7 @@ json_t *join_handle_commit(struct cluster *c, json_t *body, const char *peer_ip,
 	int single = c->loc.nodeid == 0;
 	if (!c->loc.self_addr[0] || single) /* the address the joiner reached us at */
 		snprintf(c->loc.self_addr, sizeof c->loc.self_addr, "%s", local_ip);
-	uint32_t maxid = 0;
-	for (size_t i = 0; i < c->nmembers; i++)
-		if (c->members[i].nodeid > maxid)
-			maxid = c->members[i].nodeid;
+	uint32_t newid = new_node_id(c);
 	my_name(c, local_ip, self.name, sizeof self.name);
 	pthread_mutex_unlock(&c->mu);
 	int rc;
@@ -194,7 +207,7 @@ json_t *join_handle_commit(struct cluster *c, json_t *body, const char *peer_ip,
 		snprintf(self.role, sizeof self.role, "active");
 		rc = found_cluster(c, &self, &j, &e);
 	} else {
-		j.nodeid = maxid + 1;
+		j.nodeid = newid;
 		rc = cluster_member_put(c, &j, &e); /* through the cluster: every member adds it */
 	}
 	if (rc < 0)
