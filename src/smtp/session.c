@@ -68,6 +68,7 @@ static void limits_load(struct session_limits *l, struct config_store *cfg, cons
 	l->max_errors = (int)config_int(cfg, "smtp_max_errors", NULL, NULL);
 	l->max_messages = (int)config_int(cfg, "smtp_max_messages_per_session", NULL, NULL);
 	l->helo_required = config_bool(cfg, "smtp_helo_required", NULL, NULL);
+	l->strict_rfc = config_bool(cfg, "smtp_strict_rfc", NULL, NULL);
 	config_str(cfg, "smtp_banner", NULL, NULL, l->banner, sizeof l->banner);
 	config_hostname(cfg, boot_host, l->hostname, sizeof l->hostname);
 	config_default_domain(cfg, boot_host, l->own_domain, sizeof l->own_domain);
@@ -176,12 +177,39 @@ int session_client_error(struct session *s)
 
 /* ---- commands ---- */
 
+/* smtp_strict_rfc: RFC 5321's forms only. A lenient gateway forgives
+ * senders a HELO name that is no domain, a bare address or a space after
+ * the colon; much spamware makes exactly these slips. */
+static int strict_helo_ok(const char *helo)
+{
+	size_t n = strlen(helo);
+	if (n > 2 && helo[0] == '[' && helo[n - 1] == ']')
+		return 1;
+	return strchr(helo, '.') && smtp_domain_valid(helo, 0);
+}
+
+static int strict_path_ok(struct session *s, const char *arg, const char *cmd)
+{
+	const char *colon = strchr(arg, ':');
+	if (!s->lim.strict_rfc || (colon && colon[1] == '<'))
+		return 1;
+	session_reply(s, 501, "5.5.4", "Syntax: %s:<address> (angle brackets, no space)", cmd);
+	session_client_error(s);
+	return 0;
+}
+
 static void cmd_helo_common(struct session *s, const char *arg, int esmtp)
 {
 	struct err e;
 	char helo[256];
 	if (smtp_parse_helo(arg, helo, sizeof helo, &e) < 0) {
 		session_reply(s, 501, "5.5.4", "Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
+		session_client_error(s);
+		return;
+	}
+	if (s->lim.strict_rfc && !strict_helo_ok(helo)) {
+		session_reply(s, 501, "5.5.2", "%s needs a fully qualified domain name or an address "
+			      "literal", esmtp ? "EHLO" : "HELO");
 		session_client_error(s);
 		return;
 	}
@@ -242,6 +270,8 @@ static void cmd_mail(struct session *s, const char *arg)
 	int code = 501;
 	char enh[16] = "5.5.4";
 	memset(&params, 0, sizeof params);
+	if (!strict_path_ok(s, arg, "MAIL FROM"))
+		return;
 	if (smtp_parse_path(arg, SMTP_PATH_MAIL, &path, &params, 0, &code, enh, sizeof enh,
 			    &e) < 0) {
 		session_reply(s, code, enh, "%s", e.msg);
@@ -291,6 +321,8 @@ static void cmd_rcpt(struct session *s, const char *arg)
 	struct err e;
 	int code = 501;
 	char enh[16] = "5.5.4";
+	if (!strict_path_ok(s, arg, "RCPT TO"))
+		return;
 	if (smtp_parse_path(arg, SMTP_PATH_RCPT, &path, &params, s->env.smtputf8, &code, enh,
 			    sizeof enh, &e) < 0) {
 		session_reply(s, code, enh, "%s", e.msg);

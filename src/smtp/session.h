@@ -26,6 +26,7 @@ struct session_limits {
 	int max_errors;
 	int max_messages;
 	int helo_required;
+	int strict_rfc;
 	char banner[256];
 	char hostname[256];   /* greeting, Received:, 221 (config_hostname) */
 	char own_domain[256]; /* a bare <postmaster> goes here (default_domain) */

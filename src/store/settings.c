@@ -49,6 +49,10 @@ const struct setting_def settings_table[] = {
 	 "Client addresses (CIDR, comma-separated) exempt from rate control"},
 	{"smtp_helo_required", SETTING_BOOL, "true", 0, 0, G, NULL,
 	 "Require HELO/EHLO before MAIL FROM"},
+	{"smtp_strict_rfc", SETTING_BOOL, "false", 0, 0, G, NULL,
+	 "Strict RFC 5321: HELO/EHLO must name a fully qualified domain or an address literal, "
+	 "MAIL FROM/RCPT TO must be <address> right after the colon (off: forgive the common "
+	 "slips of scripts and old appliances)"},
 	{"smtp_banner", SETTING_STRING, "ESMTP rampart", 1, 200, G, "ascii",
 	 "Text of the 220 greeting after the host name"},
 	{"smtp_drain_timeout", SETTING_DURATION, "30", 0, 3600, N | G, NULL,

@@ -421,3 +421,29 @@ def test_max_message_size_per_domain(node):
         assert code == 552 and text.startswith("5.3.4"), (code, text)
     time.sleep(0.5)
     assert [r for r, _ in maildir_messages(node.maildir)] == ["u@example.test"]
+
+
+# ---- strict RFC 5321 mode ----
+
+def test_strict_rfc_mode(node):
+    """Off (default): the common slips are forgiven; on: 501 for a HELO
+    name that is no FQDN or address literal, a bare address or a space
+    after the colon; the RFC forms still work."""
+    slips = ["EHLO localhost", "MAIL FROM:s@outside.test", "RCPT TO: <u@example.test>"]
+    with node.raw() as c:
+        for cmd in slips:
+            assert c.cmd(cmd)[0] == 250, cmd
+    node.set("smtp_strict_rfc", "true")
+    with node.raw() as c:
+        code, text = c.cmd("EHLO localhost")
+        assert code == 501 and "fully qualified" in text, text
+        assert c.cmd("HELO client_1")[0] == 501
+        assert c.cmd("EHLO [192.0.2.1]")[0] == 250
+        assert c.cmd("EHLO client.test")[0] == 250
+        code, text = c.cmd("MAIL FROM:s@outside.test")
+        assert code == 501 and "angle brackets" in text, text
+        assert c.cmd("MAIL FROM: <s@outside.test>")[0] == 501
+        assert c.cmd("MAIL FROM:<s@outside.test>")[0] == 250
+        assert c.cmd("RCPT TO:u@example.test")[0] == 501
+        assert c.cmd("RCPT TO:<u@example.test>")[0] == 250
+        assert c.cmd("QUIT")[0] == 221

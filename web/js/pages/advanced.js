@@ -22,7 +22,8 @@ const TABS = [
 // settings table lands on one of the ADVANCED tabs (unknown ones under "Other").
 const ELSEWHERE = new Set(['tag_score', 'quarantine_score', 'block_score', 'tag_subject_prefix', 'quarantine_enabled', 'quarantine_summary',
 	'quarantine_retention_days', 'quarantine_auto_users', 'admin_allowed_ips', 'web_base_url', 'web_session_idle', 'login_max_failures',
-	'login_lockout', 'web_link_lifetime', 'postmaster_address', 'outbound_relay']);
+	'login_lockout', 'web_link_lifetime', 'postmaster_address', 'outbound_relay', 'default_hostname', 'default_domain',
+	'metrics_allowed_ips', 'bayes_autolearn', 'cluster_failover', 'cluster_failover_grace']);
 
 const SCAN_GROUPS = [
 	['DNS and DNS blocklists', /^(dns_|dnsbl_|uribl_)/, 'Blocklist zones themselves are on Block/Accept → DNS blocklists.', null],
@@ -49,7 +50,7 @@ async function rateTab(body) {
 }
 
 async function scanningTab(body) {
-	const all = await api.get('/config');
+	const [all, nodeCfg] = await Promise.all([api.get('/config'), api.get('/config?scope=node')]);
 	const used = new Set(ELSEWHERE);
 	for (const s of all) {
 		if (/^(smtp_|queue_|rate_)/.test(s.name))
@@ -60,8 +61,13 @@ async function scanningTab(body) {
 		n.forEach((x) => used.add(x));
 		return n.length ? settingsCard({ title, desc, names: n, all, strip }) : null;
 	});
-	const other = all.filter((s) => !used.has(s.name)).map((s) => s.name);
-	mount(body, h('div', { class: 'stack' }, cards, other.length ? settingsCard({ title: 'Other settings', names: other, all }) : null));
+	// settings only a node can hold (thread counts) are saved at node scope
+	const nodeOnly = (s) => s.scopes.length === 1 && s.scopes[0] === 'node';
+	const other = all.filter((s) => !used.has(s.name) && !nodeOnly(s)).map((s) => s.name);
+	const local = all.filter((s) => !used.has(s.name) && nodeOnly(s)).map((s) => s.name);
+	mount(body, h('div', { class: 'stack' }, cards,
+		other.length ? settingsCard({ title: 'Other settings', names: other, all }) : null,
+		local.length ? settingsCard({ title: 'This node', desc: 'Node-local: not copied to other cluster members.', names: local, all: nodeCfg, scope: 'node', scopeLabel: 'set on this node' }) : null));
 }
 
 async function queueTab(body) {
