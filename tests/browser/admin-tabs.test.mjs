@@ -8,34 +8,20 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { request } from 'playwright-core';
-import { startEnv, openBrowser, apiAs, waitFor, sendMail } from './lib.mjs';
+import { adminSession, endSession, apiAs, openBrowser, waitFor, sendMail } from './lib.mjs';
 
-let env, ctx, page, adm, tmp;
+let s, env, ctx, page, adm, tmp;
 
 before(async () => {
-	env = await startEnv();
-	ctx = await openBrowser(env);
-	page = await ctx.newPage();
-	adm = await apiAs(env, 'admin', env.admin_password);
+	s = await adminSession();
+	({ env, ctx, page, adm } = s);
 	tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rampart-webui-'));
-	await page.goto(env.origin + '/');
-	await page.getByLabel('Password').fill(env.admin_password);
-	await page.getByRole('button', { name: 'Log in' }).click();
-	await page.locator('.topbar .who').waitFor();
 });
 
 after(async () => {
-	if (ctx) {
-		assert.deepEqual(ctx.foreign, [], 'requests that left for somewhere else than the node');
-		assert.deepEqual(ctx.pageErrors, [], 'JavaScript errors in the pages');
-		await ctx.done();
-	}
-	if (adm)
-		await adm.close();
 	if (tmp)
 		fs.rmSync(tmp, { recursive: true, force: true });
-	if (env)
-		await env.stop();
+	await endSession(s);
 });
 
 const toast = (text) => page.locator('.toast', { hasText: text });

@@ -6,15 +6,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { startEnv, openBrowser, sendMail, cli, apiAs, shoot, waitFor, waitSink, mailText } from './lib.mjs';
+import { adminSession, endSession, sendMail, cli, shoot, waitFor, waitSink, mailText } from './lib.mjs';
 
-let env, ctx, page, adm;
+let s, env, ctx, page, adm;
 
 before(async () => {
-	env = await startEnv();
-	ctx = await openBrowser(env);
-	page = await ctx.newPage();
-	adm = await apiAs(env, 'admin', env.admin_password);
+	s = await adminSession({ login: false }); // the first test logs in through the form
+	({ env, ctx, page, adm } = s);
 	// some traffic for the dashboard
 	for (let i = 0; i < 3; i++) {
 		const code = await sendMail(env.smtp_port, `news${i}@partner.test`, ['bob@example.test'],
@@ -23,17 +21,7 @@ before(async () => {
 	}
 });
 
-after(async () => {
-	if (ctx) {
-		assert.deepEqual(ctx.foreign, [], 'requests that left for somewhere else than the node');
-		assert.deepEqual(ctx.pageErrors, [], 'JavaScript errors in the pages');
-		await ctx.done();
-	}
-	if (adm)
-		await adm.close();
-	if (env)
-		await env.stop();
-});
+after(() => endSession(s));
 
 const toast = (text) => page.locator('.toast', { hasText: text });
 

@@ -8,33 +8,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startEnv, openBrowser, apiAs, shoot, sleep, waitFor } from './lib.mjs';
+import { adminSession, endSession, shoot, sleep, waitFor } from './lib.mjs';
 
 const SECRET = 'browser-test-secret-4711-zq';
-let env, ctx, page, adm;
+let s, env, ctx, page, adm;
 
 before(async () => {
-	env = await startEnv();
-	ctx = await openBrowser(env);
-	page = await ctx.newPage();
-	adm = await apiAs(env, 'admin', env.admin_password);
-	await page.goto(env.origin + '/');
-	await page.getByLabel('Password').fill(env.admin_password);
-	await page.getByRole('button', { name: 'Log in' }).click();
-	await page.locator('.topbar .who').waitFor();
+	s = await adminSession();
+	({ env, ctx, page, adm } = s);
 });
 
-after(async () => {
-	if (ctx) {
-		assert.deepEqual(ctx.foreign, [], 'requests that left for somewhere else than the node');
-		assert.deepEqual(ctx.pageErrors, [], 'JavaScript errors in the pages');
-		await ctx.done();
-	}
-	if (adm)
-		await adm.close();
-	if (env)
-		await env.stop();
-});
+after(() => endSession(s));
 
 const toast = (text) => page.locator('.toast', { hasText: text });
 const member = () => page.locator('[data-testid="cluster-member"]');

@@ -2,6 +2,7 @@
 // file (harness.py), Debian's Chromium through playwright-core with every
 // request recorded (anything not for the node under test is refused and
 // fails the test), an SMTP client, the CLI, screenshots.
+import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
@@ -209,6 +210,37 @@ function watchPage(ctx, p) {
 		if (m.type() === 'error' && !/status of 4\d\d|Failed to load resource/.test(m.text()))
 			ctx.pageErrors.push('console: ' + m.text());
 	});
+}
+
+// One rampartd, one Chromium and an admin API client: {env, ctx, page, adm};
+// with login, the page is logged in as the administrator.
+export async function adminSession({ login = true } = {}) {
+	const env = await startEnv();
+	const ctx = await openBrowser(env);
+	const page = await ctx.newPage();
+	const adm = await apiAs(env, 'admin', env.admin_password);
+	if (login) {
+		await page.goto(env.origin + '/');
+		await page.getByLabel('Password').fill(env.admin_password);
+		await page.getByRole('button', { name: 'Log in' }).click();
+		await page.locator('.topbar .who').waitFor();
+	}
+	return { env, ctx, page, adm };
+}
+
+// The end of a session: nothing left for another origin, no page errors.
+export async function endSession(s) {
+	if (!s)
+		return;
+	if (s.ctx) {
+		assert.deepEqual(s.ctx.foreign, [], 'requests that left for somewhere else than the node');
+		assert.deepEqual(s.ctx.pageErrors, [], 'JavaScript errors in the pages');
+		await s.ctx.done();
+	}
+	if (s.adm)
+		await s.adm.close();
+	if (s.env)
+		await s.env.stop();
 }
 
 export async function newPage(ctx) {
