@@ -22,11 +22,14 @@ static atomic_uint rules_generation;
 
 /* ---- header targets ---------------------------------------------------- */
 
-/* Pseudo-headers we cannot fill: relay metadata needs SpamAssassin's
- * trust-path analysis of Received headers. */
-static const char *const unsupported_targets[] = {
-	"x-spam-relays-external", "x-spam-relays-untrusted", "x-spam-relays-trusted",
-	"x-spam-relays-internal", "all-trusted", "all-internal",
+/* Pseudo-headers we cannot fill: the headers of trusted relays alone. */
+static const char *const unsupported_targets[] = {"all-trusted", "all-internal"};
+
+/* SpamAssassin's relay pseudo-headers (rules_relays_eval.c), in enum
+ * relay_set order. */
+static const char *const relay_targets[] = {
+	"x-spam-relays-trusted", "x-spam-relays-untrusted", "x-spam-relays-internal",
+	"x-spam-relays-external",
 };
 
 static int target_parse(const char *spec, struct htarget *t)
@@ -72,8 +75,14 @@ static int target_parse(const char *spec, struct htarget *t)
 		t->type = HT_ENVFROM;
 	else
 		t->type = HT_NAMED;
+	for (size_t i = 0; i < sizeof relay_targets / sizeof relay_targets[0]; i++)
+		if (strcmp(lc, relay_targets[i]) == 0) {
+			t->type = HT_RELAYS;
+			t->rset = (int)i;
+		}
 	char key[320];
-	snprintf(key, sizeof key, "%d:%s%s%s%s%s%s", t->type, t->type == HT_NAMED ? lc : "",
+	snprintf(key, sizeof key, "%d:%s%s%s%s%s%s", t->type,
+		 t->type == HT_NAMED || t->type == HT_RELAYS ? lc : "",
 		 t->raw ? ":raw" : "", t->addr ? ":addr" : "", t->dname ? ":name" : "",
 		 t->first ? ":first" : "", t->last ? ":last" : "");
 	t->key = strdup(key);

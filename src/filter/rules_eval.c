@@ -36,8 +36,13 @@ static const struct eval_def {
 	/* ok_locales/ok_languages default to "all": these never fire */
 	{"check_for_faraway_charset_in_headers", rules_ev_false, 0, 0, AC_NONE},
 	{"check_for_faraway_charset", rules_ev_false, 0, 0, AC_NONE},
-	/* rampart is the trust boundary: no relay before it is trusted */
-	{"check_all_trusted", rules_ev_false, 0, 0, AC_NONE},
+	/* RelayEval (rules_relays_eval.c) */
+	{"check_all_trusted", rules_ev_all_trusted, 0, 0, AC_NONE},
+	{"check_no_relays", rules_ev_no_relays, 0, 0, AC_NONE},
+	{"check_relays_unparseable", rules_ev_relays_unparseable, 0, 0, AC_NONE},
+	{"helo_ip_mismatch", rules_ev_helo_ip_mismatch, 0, 0, AC_NONE},
+	{"check_for_no_rdns_dotcom_helo", rules_ev_no_rdns_dotcom_helo, 0, 0, AC_NONE},
+	{"check_for_forged_received_trail", rules_ev_forged_received_trail, 0, 0, AC_NONE},
 	{"check_equal_from_domains", rules_ev_equal_from_domains, 0, 0, AC_NONE},
 	{"check_for_matching_env_and_hdr_from", rules_ev_env_hdr_from_match, 0, 0, AC_NONE},
 	{"check_ratware_name_id", rules_ev_ratware_name_id, 0, 0, AC_NONE},

@@ -134,7 +134,7 @@ int rules_cond_eval(const char *s, int *value);
 int rules_split_regex(const char *s, char **re, char **mods, const char **rest, struct err *e);
 
 /* Header targets: what a header rule reads. */
-enum htype { HT_NAMED, HT_ALL, HT_TOCC, HT_MESSAGEID, HT_ENVFROM };
+enum htype { HT_NAMED, HT_ALL, HT_TOCC, HT_MESSAGEID, HT_ENVFROM, HT_RELAYS };
 
 struct htarget {
 	char *key;        /* normalised spec, e.g. "from:addr" */
@@ -143,6 +143,7 @@ struct htarget {
 	unsigned raw : 1, addr : 1, dname : 1, first : 1, last : 1;
 	int group;        /* regex group, -1 when only exists:/eval rules use it */
 	int hn;           /* HT_NAMED: index of hname among the set's names */
+	int rset;         /* HT_RELAYS: enum relay_set */
 };
 
 /* A regex text: one Vectorscan database plus the PCRE2-only rules. */
@@ -335,6 +336,65 @@ int rules_ev_freemail_replyto(struct eval_ctx *c, const struct eval_args *a);
 extern const char *const rules_mime_tests[RULES_MIME_TESTS];
 int rules_html_tag_index(const char *name, size_t n);
 
+int rules_ev_helo_ip_mismatch(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_no_rdns_dotcom_helo(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_relays_unparseable(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_no_relays(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_all_trusted(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_forged_received_trail(struct eval_ctx *c, const struct eval_args *a);
+
+/* rules_relays.c, rules_relays_eval.c: SpamAssassin's relay analysis of
+ * the Received headers (Message/Metadata/Received.pm, Plugin/RelayEval.pm)
+ * behind the X-Spam-Relays-* pseudo-headers. */
+#define RELAYS_MAX 64            /* relays kept, newest first */
+#define RELAYS_MAX_HEADERS 100   /* Received headers read (newest first) */
+#define RELAY_LINE_MAX 8192      /* of one header; the rest is cut */
+#define RELAY_FIELD 256
+
+struct relay {
+	char ip[64], rdns[RELAY_FIELD], helo[RELAY_FIELD], by[RELAY_FIELD], ident[128],
+		envfrom[RELAY_FIELD], id[128], auth[128];
+	unsigned has_envfrom : 1, no_rdns : 1, priv : 1, trusted : 1, internal : 1;
+};
+
+enum relay_set { RELAYS_TRUSTED, RELAYS_UNTRUSTED, RELAYS_INTERNAL, RELAYS_EXTERNAL };
+
+struct relays {
+	struct relay r[RELAYS_MAX];
+	size_t n;
+	unsigned unparseable;      /* headers no pattern understood */
+	unsigned ntrusted;
+	pcre2_match_data *md;
+	pcre2_match_context *mctx;
+	char line[RELAY_LINE_MAX + 1];
+};
+
+/* What one header tells the parse of the next (older) one. */
+struct relay_pstate {
+	int pop_marker;            /* a mail fetcher handover */
+	int qms_set;               /* qmail-scanner's envelope sender ... */
+	char qms_envfrom[RELAY_FIELD]; /* ... for the next relay */
+};
+
+/* 1 when the patterns compiled (once per process); 0: no relays at all. */
+int rules_relays_ready(void);
+/* One Received header: 1 parsed into r, 0 a header SpamAssassin skips
+ * (local handovers), -1 unparseable. */
+int rules_relay_parse(struct relays *rl, const char *hdr, struct relay *r, struct relay_pstate *ps);
+/* "[ ip=... rdns=... helo=... by=... ident= envfrom= intl=0 id=... auth= msa=0 ]" */
+void rules_relay_string(const struct relay *r, int internal, struct buf *out);
+/* The first IP address in s (SpamAssassin's IP_ADDRESS). */
+int rules_relay_find_ip(struct relays *rl, const char *s, char *out, size_t cap);
+int rules_relay_private4(const char *ip);
+struct relays *rules_relays_new(void);
+void rules_relays_free(struct relays *rl);
+/* All Received headers of v, trust boundary included. */
+void rules_relays_analyse(struct relays *rl, const struct msg_view *v);
+/* The relays of the message being matched on s (parsed on first use). */
+const struct relays *rules_relays_get(struct rules_scratch *s, const struct msg_view *v);
+/* An X-Spam-Relays-* pseudo-header's value, appended to out. */
+void rules_relays_text(const struct relays *rl, enum relay_set which, struct buf *out);
+
 /* Plugins whose functions we implement (ifplugin is true for these). */
 int rules_plugin_known(const char *name);
 /* `if can(X)` capabilities. */
@@ -361,6 +421,8 @@ struct rules_scratch {
 	struct buf val, body, raw, uris;
 	size_t subject_len;
 	const struct msg_view *v;
+	struct relays *relays;  /* the message's relays, parsed on first use */
+	int relays_done;        /* reset per message */
 };
 
 /* rules_text.c: texts rules read. */

@@ -39,6 +39,7 @@ void rules_scratch_free(struct rules_scratch *s)
 	buf_free(&s->body);
 	buf_free(&s->raw);
 	buf_free(&s->uris);
+	rules_relays_free(s->relays);
 	free(s);
 }
 
@@ -350,6 +351,7 @@ int rules_match(const struct ruleset *rs, struct rules_scratch *s, const struct 
 		return -1;
 	memset(s->hits, 0, rs->nrules * sizeof *s->hits);
 	s->v = v;
+	s->relays_done = 0;
 	rules_render_body(v, &s->body, &s->subject_len);
 	run_headers(rs, s, v, env);
 	run_texts(rs, s, v);

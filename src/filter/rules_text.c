@@ -261,6 +261,10 @@ int rules_target_value(const struct ruleset *rs, struct rules_scratch *s, const 
 	case HT_ENVFROM:
 		tv_envfrom(&x, v, env);
 		break;
+	case HT_RELAYS:  /* always defined, maybe empty, as in SpamAssassin */
+		rules_relays_text(rules_relays_get(s, v), (enum relay_set)t->rset, out);
+		x.items = 1;
+		break;
 	}
 	return x.items > 0;
 }
