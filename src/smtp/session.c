@@ -118,6 +118,7 @@ void session_start(struct smtp_server *srv, evutil_socket_t fd, const struct soc
 		srv->sessions->prev = s;
 	srv->sessions = s;
 	session_reply(s, 220, NULL, "%s %s", s->lim.hostname, s->lim.banner);
+	session_rdns_start(s);
 	log_debug("smtp: connect from %s", s->ip);
 }
 
@@ -133,6 +134,7 @@ void session_free(struct session *s)
 {
 	struct smtp_server *srv = s->srv;
 	session_data_abandon(s);
+	session_rdns_abandon(s);
 	if (s->prev)
 		s->prev->next = s->next;
 	else

@@ -56,6 +56,8 @@ struct session {
 	struct evbuffer_cb_entry *under_cb; /* drain watch under TLS while closing */
 	struct session *prev, *next;
 	char ip[64];
+	char rdns[256];               /* forward-confirmed reverse name, "" unknown */
+	struct rdns_task *rdns_task;  /* its lookup, while it runs */
 	char helo[256];
 	int esmtp;
 	int tls;
@@ -116,5 +118,9 @@ void rate_prune(struct smtp_server *srv);
 
 /* server.c */
 void server_session_gone(struct smtp_server *srv, struct session *s);
+
+/* session_rdns.c: the client's reverse name for our Received: header */
+void session_rdns_start(struct session *s);
+void session_rdns_abandon(struct session *s);
 
 #endif

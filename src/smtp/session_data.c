@@ -45,9 +45,10 @@ static void write_received(struct session *s)
 	char date[64], line[1400];
 	time_rfc5322(time(NULL), date, sizeof date);
 	int n = snprintf(line, sizeof line,
-			 "Received: from %s ([%s])\r\n\tby %s (rampart) with %s%s id %s%s%s%s;\r\n"
+			 "Received: from %s (%s [%s])\r\n\tby %s (rampart) with %s%s id %s%s%s%s;\r\n"
 			 "\t%s\r\n",
-			 s->helo[0] ? s->helo : "unknown", s->ip, s->lim.hostname,
+			 s->helo[0] ? s->helo : "unknown", s->rdns[0] ? s->rdns : "unknown", s->ip,
+			 s->lim.hostname,
 			 s->esmtp ? "ESMTP" : "SMTP", s->tls ? "S" : "", s->env.id,
 			 s->env.nrcpt == 1 ? "\r\n\tfor <" : "", s->env.nrcpt == 1 ? s->env.rcpts[0] : "",
 			 s->env.nrcpt == 1 ? ">" : "", date);
