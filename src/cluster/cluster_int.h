@@ -241,6 +241,9 @@ void corosync_child_stop(struct cluster *c);                  /* mu not held; wa
 void corosync_child_reap(struct cluster *c);                  /* SIGCHLD; any thread */
 int corosync_reload(struct err *e);
 void corosync_shm_cleanup(void);
+/* SIGKILLs every live corosync whose arguments include conf and waits
+ * until each has let go of its sockets; how many. */
+int corosync_kill_leftovers(const char *conf);
 
 /* cpg.c */
 int cpg_connect(struct cluster *c, struct err *e);             /* task thread */

@@ -2,8 +2,9 @@
  * member records, addresses resolved on this node), the authkey derived
  * from the shared secret, the process (started from the loop thread so
  * that PR_SET_PDEATHSIG ties it to rampartd's life, restarted with
- * backoff), reloads after membership changes, and the leftovers of a
- * killed corosync in /dev/shm.
+ * backoff), reloads after membership changes, and what a previous
+ * rampartd left: its corosync, still running (killed before ours starts),
+ * and a killed corosync's files in /dev/shm.
  *
  * Files, all under data_dir/cluster: corosync.conf, authkey (0400),
  * state/ (corosync's state_dir), corosync.log (its stderr). corosync
@@ -60,6 +61,10 @@ int corosync_render(const struct cs_conf *cf, struct buf *out, struct err *e)
 		   "# Written by rampartd from the cluster's member records; do not edit.\n"
 		   "totem {\n\tversion: 2\n\tcluster_name: %s\n\ttransport: knet\n"
 		   "\ttoken: %d\n\ttoken_coefficient: 0\n"
+		   /* a failed PMTU probe (a local send error) stops knet's data
+		    * path to that host until the next successful probe: every 5 s
+		    * instead of 30 s, so a healed partition merges quickly */
+		   "\tknet_pmtud_interval: 5\n"
 		   "\tcrypto_cipher: aes256\n\tcrypto_hash: sha256\n\tkeyfile: %s\n"
 		   "\tinterface {\n\t\tlinknumber: 0\n\t\tknet_transport: udp\n\t\tmcastport: %d\n\t}\n"
 		   "}\n\nnodelist {\n",
@@ -153,27 +158,118 @@ int corosync_write(struct cluster *c, struct err *e)
 
 /* ---- the child ---- */
 
-/* The pid in corosync's pid file when that process is alive, else 0. */
+/* Up to len - 1 bytes of a /proc file (their st_size is 0, so
+ * fs_read_all does not fit), NUL-terminated; the byte count, -1 when the
+ * file cannot be read (the process is gone). */
+static ssize_t read_proc(pid_t pid, const char *what, char *buf, size_t len)
+{
+	char path[64];
+	size_t got = 0;
+	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, what);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (got + 1 < len) {
+		ssize_t n = read(fd, buf + got, len - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	return (ssize_t)got;
+}
+
+/* Whether the process still holds its sockets: alive, not yet a zombie
+ * (an orphan may stay a zombie for long where init does not reap). */
+static int proc_alive(pid_t pid)
+{
+	char st[512];
+	ssize_t n = read_proc(pid, "stat", st, sizeof st);
+	if (n <= 0)
+		return 0;
+	char *p = strrchr(st, ')');
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X' && p[2] != '\0';
+}
+
+/* Whether pid runs corosync (argv[0] named corosync) with conf among its
+ * arguments; with conf NULL, any corosync. cmd gets its command line. */
+static int proc_is_corosync(pid_t pid, const char *conf, char *cmd, size_t len)
+{
+	char argv[4200];
+	ssize_t n = read_proc(pid, "cmdline", argv, sizeof argv);
+	if (n <= 0)
+		return 0;
+	const char *slash = strrchr(argv, '/'); /* within argv[0] */
+	if (strcmp(slash ? slash + 1 : argv, "corosync") != 0)
+		return 0;
+	int found = !conf;
+	for (ssize_t i = 0; !found && i < n; i += (ssize_t)strlen(argv + i) + 1)
+		found = strcmp(argv + i, conf) == 0;
+	for (ssize_t i = 0; i < n; i++)
+		if (argv[i] == '\0')
+			argv[i] = ' ';
+	snprintf(cmd, len, "%s", argv);
+	return found;
+}
+
+/* SIGKILL to pid, then waits (up to 5 s) until it no longer holds the
+ * cluster port and corosync's IPC names. */
+static void kill_wait(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	for (int i = 0; i < 250 && proc_alive(pid); i++)
+		usleep(20000);
+	if (proc_alive(pid))
+		log_error("cluster: corosync (pid %d) survives SIGKILL", (int)pid);
+}
+
+/* Kills every corosync started on this configuration: the orphan of a
+ * previous rampartd (PR_SET_PDEATHSIG sent it SIGTERM, but its graceful
+ * shutdown takes a second, during which it still holds UDP mcastport: a
+ * new corosync started then fails to bind its knet link — "knet_link_
+ * set_config failed: Address already in use" — yet keeps running, cut
+ * off from the cluster). Found through /proc, not the pid file: that may
+ * be gone already, or live in another mount namespace. Called while this
+ * rampartd has no corosync child. */
+int corosync_kill_leftovers(const char *conf)
+{
+	DIR *d = opendir("/proc");
+	char cmd[4200];
+	int n = 0;
+	if (!d)
+		return 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		if (*end || pid <= 1 || pid == getpid())
+			continue;
+		if (!proc_is_corosync((pid_t)pid, conf, cmd, sizeof cmd) ||
+		    !proc_alive((pid_t)pid))
+			continue;
+		log_warn("cluster: killing the corosync of a previous rampartd (pid %ld)", pid);
+		kill_wait((pid_t)pid);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* The pid in corosync's pid file when that process is a live corosync,
+ * else 0. */
 static pid_t running_corosync(char *cmdline, size_t len)
 {
-	char *text = NULL, path[64];
-	size_t n = 0;
-	if (fs_read_all(COROSYNC_PIDFILE, 64, &text, &n, NULL) < 0)
+	char *text = NULL;
+	if (fs_read_all(COROSYNC_PIDFILE, 64, &text, NULL, NULL) < 0)
 		return 0;
 	pid_t pid = (pid_t)atoi(text);
 	free(text);
-	if (pid <= 1 || kill(pid, 0) < 0)
+	if (pid <= 1 || !proc_alive(pid))
 		return 0;
-	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-	cmdline[0] = '\0';
-	if (fs_read_all(path, 4096, &text, &n, NULL) == 0) {
-		for (size_t i = 0; i < n; i++)
-			if (text[i] == '\0')
-				text[i] = ' ';
-		snprintf(cmdline, len, "%.*s", (int)n, text);
-		free(text);
-	}
-	return strstr(cmdline, "corosync") ? pid : 0;
+	return proc_is_corosync(pid, NULL, cmdline, len) ? pid : 0;
 }
 
 /* A corosync of a previous rampartd on this data directory is killed; any
@@ -181,6 +277,7 @@ static pid_t running_corosync(char *cmdline, size_t len)
 static int check_foreign(struct cluster *c, const char *conf, struct err *e)
 {
 	char cmd[4200];
+	corosync_kill_leftovers(conf);
 	pid_t pid = running_corosync(cmd, sizeof cmd);
 	if (pid == 0 || pid == c->child)
 		return 0;
@@ -190,9 +287,7 @@ static int check_foreign(struct cluster *c, const char *conf, struct err *e)
 			       "corosync.service must stay disabled on a rampart node)",
 			       (int)pid, log_esc(cmd));
 	log_warn("cluster: killing the corosync of a previous rampartd (pid %d)", (int)pid);
-	kill(pid, SIGKILL);
-	for (int i = 0; i < 100 && kill(pid, 0) == 0; i++)
-		usleep(20000);
+	kill_wait(pid);
 	return 0;
 }
 

@@ -53,6 +53,11 @@ def lab(request):
             # the nodes' view of the failure, shown with the test's report
             for n in lb.nodes:
                 print(f"----- {n.name} ({n.addr}) log tail -----\n{n.log()[-4000:]}")
+                # the corosync a rampartd runs (membership, knet links)
+                cs = os.path.join(getattr(n, "data", "/nonexistent"), "cluster", "corosync.log")
+                if os.path.exists(cs):
+                    with open(cs, errors="replace") as f:
+                        print(f"----- {n.name} corosync.log tail -----\n{f.read()[-3000:]}")
         lb.close()  # graceful stops first: sanitizers report at exit
         problems = lb.problems()
         if problems:

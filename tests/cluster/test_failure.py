@@ -3,6 +3,7 @@ i.e. a machine crash) is shown down (red) on the others within 5 s and up
 (green) again after its restart, with every change it missed; in a 2-node
 cluster the survivor keeps accepting changes (also after a silent crash:
 link cut, then kill -9); a member is removed; a member leaves."""
+import os
 import time
 
 import clusterctl as C
@@ -62,6 +63,10 @@ def test_daemon_killed_alone_recovers(cluster):
     # exactly one corosync in n2's namespace
     L.wait_for(lambda: len([p for p in n2.pids() if comm(p) == "corosync"]) == 1,
                timeout=10, what="one corosync in n2's namespace")
+    # and it got the cluster port: the orphan of the killed daemon (still in
+    # its graceful shutdown after PR_SET_PDEATHSIG's SIGTERM) was gone first
+    with open(os.path.join(n2.data, "cluster", "corosync.log")) as f:
+        assert "Address already in use" not in f.read()
 
 
 def comm(pid):

@@ -34,8 +34,12 @@ def ring(lab, names, key, totem=TOTEM):
 
 
 def wait_members(nodes, ids, timeout=20):
-    L.wait_for(lambda: all(n.members() == set(ids) for n in nodes), timeout=timeout,
-               interval=0.02, what=f"membership {sorted(ids)}")
+    try:
+        L.wait_for(lambda: all(n.members() == set(ids) for n in nodes), timeout=timeout,
+                   interval=0.02, what=f"membership {sorted(ids)}")
+    except AssertionError:
+        seen = {n.name: sorted(n.members()) for n in nodes}
+        raise AssertionError(f"timed out waiting for membership {sorted(ids)}: {seen}")
 
 
 def test_three_corosync_form_one_ring_and_detect_kill(lab, summary):
