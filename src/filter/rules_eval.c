@@ -15,7 +15,8 @@
 /* ---- the table --------------------------------------------------------- */
 
 /* AC_RE: strings, the last one a regular expression when there are max_args */
-enum argcheck { AC_NONE, AC_HTML_TEST, AC_TAG, AC_HTML_LEN, AC_MIME, AC_RE };
+/* AC_HTML_TEXT: 'title', 'comment' or 'anchor', then a regular expression */
+enum argcheck { AC_NONE, AC_HTML_TEST, AC_TAG, AC_HTML_LEN, AC_MIME, AC_RE, AC_HTML_TEXT };
 
 static const struct eval_def {
 	const char *name;
@@ -51,12 +52,34 @@ static const struct eval_def {
 	{"check_body_length", rules_ev_body_length, 1, 1, AC_NONE},
 	{"check_for_mime_html", rules_ev_mime_html, 0, 0, AC_NONE},
 	{"check_for_mime_html_only", rules_ev_mime_html_only, 0, 0, AC_NONE},
-	{"check_for_mime", rules_ev_check_for_mime, 1, 1, AC_MIME},
+	{"check_for_mime", rules_ev_check_for_mime2, 1, 1, AC_MIME},
 	{"html_test", rules_ev_html_test, 1, 1, AC_HTML_TEST},
 	{"html_tag_exists", rules_ev_html_tag_exists, 1, 1, AC_TAG},
 	{"html_tag_balance", rules_ev_html_tag_balance, 2, 2, AC_TAG},
-	{"html_eval", rules_ev_html_eval, 2, 2, AC_HTML_LEN},
-	{"html_range", rules_ev_html_range, 3, 3, AC_HTML_LEN},
+	/* 'length' is HTML.pm's: the HTML source length of a part
+	 * (rules_eval_mime.c) */
+	{"html_eval", rules_ev_html_length_eval, 2, 2, AC_HTML_LEN},
+	{"html_range", rules_ev_html_length_range, 3, 3, AC_HTML_LEN},
+	/* Received-based HeaderEval (rules_eval_rcvd.c) */
+	{"check_for_fake_aol_relay_in_rcvd", rules_ev_fake_aol_relay, 0, 0, AC_NONE},
+	{"gated_through_received_hdr_remover", rules_ev_gated_rcvd_remover, 0, 0, AC_NONE},
+	{"check_for_forged_hotmail_received_headers", rules_ev_forged_hotmail, 0, 0, AC_NONE},
+	{"check_for_no_hotmail_received_headers", rules_ev_no_hotmail, 0, 0, AC_NONE},
+	{"check_for_forged_eudoramail_received_headers", rules_ev_forged_eudoramail, 0, 0, AC_NONE},
+	{"check_for_forged_yahoo_received_headers", rules_ev_forged_yahoo, 0, 0, AC_NONE},
+	{"check_for_forged_juno_received_headers", rules_ev_forged_juno, 0, 0, AC_NONE},
+	{"check_for_forged_gmail_received_headers", rules_ev_forged_gmail, 0, 0, AC_NONE},
+	/* BodyEval/MIMEEval/HTMLEval over the parts (rules_eval_mime.c) */
+	{"multipart_alternative_difference", rules_ev_madiff, 2, 2, AC_NONE},
+	{"multipart_alternative_difference_count", rules_ev_madiff_count, 2, 2, AC_NONE},
+	{"tvd_vertical_words", rules_ev_tvd_vertical_words, 2, 2, AC_NONE},
+	{"check_blank_line_ratio", rules_ev_blank_line_ratio, 2, 3, AC_NONE},
+	{"check_ma_non_text", rules_ev_ma_non_text, 0, 0, AC_NONE},
+	{"check_base64_length", rules_ev_base64_length, 1, 2, AC_NONE},
+	{"check_mime_multipart_ratio", rules_ev_mime_multipart_ratio, 2, 2, AC_NONE},
+	{"html_title_subject_ratio", rules_ev_html_title_subject_ratio, 1, 1, AC_NONE},
+	{"html_text_match", rules_ev_html_text_match, 2, 2, AC_HTML_TEXT},
+	{"html_image_only", rules_ev_html_image_only, 2, 2, AC_NONE},
 	/* rampart's own, for rules/ */
 	{"check_replyto_domain_differs", rules_ev_replyto_differs, 0, 0, AC_NONE},
 	{"check_from_name_addr_mismatch", rules_ev_from_name_mismatch, 0, 0, AC_NONE},
@@ -159,7 +182,8 @@ int rules_eval_prepare(int fn, const char *args, struct eval_args *out, struct e
 	if (out->n < d->min_args || out->n > d->max_args)
 		return err_set(e, "takes %d to %d arguments", d->min_args, d->max_args);
 	for (int i = 0; i < out->n; i++)
-		if (!out->s[i] && !(fn >= 0 && (d->fn == rules_ev_similar_recips || d->fn == rules_ev_shifted_date)))
+		if (!out->s[i] && !(fn >= 0 && (d->fn == rules_ev_similar_recips || d->fn == rules_ev_shifted_date ||
+						   d->fn == rules_ev_madiff)))
 			return err_set(e, "undef argument");
 	switch (d->check) {
 	case AC_HTML_TEST:
@@ -177,9 +201,14 @@ int rules_eval_prepare(int fn, const char *args, struct eval_args *out, struct e
 		for (size_t i = 0; i < RULES_MIME_TESTS; i++)
 			if (strcmp(out->s[0], rules_mime_tests[i]) == 0)
 				return 0;
-		return 1;
+		return strcmp(out->s[0], "mime_base64_encoded_text") == 0 ? 0 : 1;
 	case AC_RE:
 		return out->n == d->max_args ? compile_re_arg(out, e) : 0;
+	case AC_HTML_TEXT:
+		if (strcmp(out->s[0], "title") != 0 && strcmp(out->s[0], "comment") != 0 &&
+		    strcmp(out->s[0], "anchor") != 0)
+			return 1;
+		return compile_re_arg(out, e);
 	case AC_NONE:
 		break;
 	}

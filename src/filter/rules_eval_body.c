@@ -133,8 +133,6 @@ static void html_compute(struct eval_ctx *c)
 		const char *lt = memchr(p, '<', (size_t)(end - p));
 		if (!lt)
 			lt = end;
-		for (const char *q = p; q < lt; q++)
-			c->c.html_text += !isspace((unsigned char)*q);
 		if (lt == end)
 			break;
 		const char *q = lt + 1;
@@ -201,19 +199,3 @@ int rules_ev_html_tag_balance(struct eval_ctx *c, const struct eval_args *a)
 		return 0;
 	return cmp_expr((double)c->c.tag_open[t] - (double)c->c.tag_close[t], a->s[1]);
 }
-
-int rules_ev_html_eval(struct eval_ctx *c, const struct eval_args *a)
-{
-	html_compute(c);
-	return c->c.ntags && cmp_expr((double)c->c.html_text, a->s[1]);
-}
-
-int rules_ev_html_range(struct eval_ctx *c, const struct eval_args *a)
-{
-	html_compute(c);
-	double v = (double)c->c.html_text;
-	if (!c->c.ntags)
-		return 0;
-	return v > a->d[1] && (!a->s[2] || strcmp(a->s[2], "inf") == 0 || v <= a->d[2]);
-}
-

@@ -262,13 +262,13 @@ int rules_meta_compile(struct rules_build *b, struct ruleset *rs);
 
 /* rules_eval.c: native eval: functions. */
 #define EVAL_HTML_TAGS 40
+#define EVAL_HTML_PARTS 16  /* HTML parts whose length the HTMLEval tests read */
 
 /* Per-message facts several evals share, computed on first use. */
 struct eval_cache {
 	int html_done;
 	unsigned tag_open[EVAL_HTML_TAGS], tag_close[EVAL_HTML_TAGS];
 	unsigned ntags;
-	size_t html_text;
 	int upper_done;
 	double upper;
 	int date_done;
@@ -279,6 +279,18 @@ struct eval_cache {
 	double similar;
 	int mime_done;
 	unsigned b64, qp, html_parts, text_parts;
+	int hotmail_done, hotmail_forged, hotmail_none;
+	int madiff_done;
+	double madiff;
+	unsigned madiff_html, madiff_text;
+	int tvd_done, tvd;
+	int raw_done, b64_text;
+	int hparts_done;
+	unsigned nhparts;
+	size_t hlen[EVAL_HTML_PARTS];
+	unsigned char himg[EVAL_HTML_PARTS];
+	size_t b64_max;
+	double mp_ratio;
 };
 
 struct eval_ctx {
@@ -325,8 +337,6 @@ int rules_ev_check_for_mime(struct eval_ctx *c, const struct eval_args *a);
 int rules_ev_html_test(struct eval_ctx *c, const struct eval_args *a);
 int rules_ev_html_tag_exists(struct eval_ctx *c, const struct eval_args *a);
 int rules_ev_html_tag_balance(struct eval_ctx *c, const struct eval_args *a);
-int rules_ev_html_eval(struct eval_ctx *c, const struct eval_args *a);
-int rules_ev_html_range(struct eval_ctx *c, const struct eval_args *a);
 int rules_ev_replyto_differs(struct eval_ctx *c, const struct eval_args *a);
 int rules_ev_from_name_mismatch(struct eval_ctx *c, const struct eval_args *a);
 int rules_ev_freemail_from(struct eval_ctx *c, const struct eval_args *a);
@@ -335,6 +345,32 @@ int rules_ev_freemail_replyto(struct eval_ctx *c, const struct eval_args *a);
 #define RULES_MIME_TESTS 3
 extern const char *const rules_mime_tests[RULES_MIME_TESTS];
 int rules_html_tag_index(const char *name, size_t n);
+
+/* rules_eval_rcvd.c: Received-based HeaderEval tests. */
+int rules_eval_rcvd_ready(void);
+int rules_ev_fake_aol_relay(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_gated_rcvd_remover(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_forged_hotmail(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_no_hotmail(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_forged_eudoramail(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_forged_yahoo(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_forged_juno(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_forged_gmail(struct eval_ctx *c, const struct eval_args *a);
+/* rules_eval_raw.c: MIMEEval tests on the encoded parts. */
+int rules_ev_base64_length(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_mime_multipart_ratio(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_check_for_mime2(struct eval_ctx *c, const struct eval_args *a);
+/* rules_eval_mime.c: BodyEval/MIMEEval/HTMLEval tests over the parts. */
+int rules_ev_madiff(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_madiff_count(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_tvd_vertical_words(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_blank_line_ratio(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_ma_non_text(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_html_title_subject_ratio(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_html_text_match(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_html_image_only(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_html_length_range(struct eval_ctx *c, const struct eval_args *a);
+int rules_ev_html_length_eval(struct eval_ctx *c, const struct eval_args *a);
 
 int rules_ev_helo_ip_mismatch(struct eval_ctx *c, const struct eval_args *a);
 int rules_ev_no_rdns_dotcom_helo(struct eval_ctx *c, const struct eval_args *a);

@@ -67,6 +67,12 @@ static struct ruleset *load(const struct rules_source *src, size_t nsrc, const c
 	rep->compile_ms = (double)(time_mono_us() - t1) / 1000.0;
 	if (rs && cache_dir && !check_only)
 		rules_cache_prune(cache_dir, rs);
+	if (rs && !check_only) {
+		/* compile the relay and Received-eval patterns now, not on the
+		 * first message (about 50 ms); once per process */
+		rules_relays_ready();
+		rules_eval_rcvd_ready();
+	}
 out:
 	rules_build_free(&b);
 	if (rep == &local)

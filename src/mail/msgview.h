@@ -56,4 +56,13 @@ void msgview_free(struct msg_view *v);
 /* First header with this name (case-insensitive), decoded value or NULL. */
 const char *msgview_header(const struct msg_view *v, const char *name);
 
+/* Called for every URL-bearing attribute value (href, src, ...), already
+ * entity-decoded. */
+typedef void (*html_url_fn)(void *ctx, const char *url, size_t len);
+
+/* Renders UTF-8 HTML as text into out: tags stripped, entities decoded,
+ * script/style/comments dropped, block elements become line breaks.
+ * Stops quietly when out is full (returns -1 then, else 0). */
+int html_to_text(const char *html, size_t len, struct buf *out, html_url_fn fn, void *ctx);
+
 #endif

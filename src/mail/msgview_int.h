@@ -9,15 +9,6 @@
 #include "mail/msgview.h"
 #include "util/buf.h"
 
-/* Called for every URL-bearing attribute value (href, src, ...), already
- * entity-decoded. */
-typedef void (*html_url_fn)(void *ctx, const char *url, size_t len);
-
-/* Renders UTF-8 HTML as text into out: tags stripped, entities decoded,
- * script/style/comments dropped, block elements become line breaks.
- * Stops quietly when out is full (returns -1 then, else 0). */
-int html_to_text(const char *html, size_t len, struct buf *out, html_url_fn fn, void *ctx);
-
 /* Decodes one entity at s (pointing just after '&'); on success writes
  * UTF-8 into out (at least 8 bytes), sets *used to the bytes consumed
  * after '&' (including ';' when present) and returns the UTF-8 length;
