@@ -158,28 +158,13 @@ int corosync_write(struct cluster *c, struct err *e)
 
 /* ---- the child ---- */
 
-/* Up to len - 1 bytes of a /proc file (their st_size is 0, so
- * fs_read_all does not fit), NUL-terminated; the byte count, -1 when the
- * file cannot be read (the process is gone). */
+/* Up to len - 1 bytes of /proc/PID/WHAT, NUL-terminated; -1 when the
+ * process is gone. */
 static ssize_t read_proc(pid_t pid, const char *what, char *buf, size_t len)
 {
 	char path[64];
-	size_t got = 0;
 	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, what);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	while (got + 1 < len) {
-		ssize_t n = read(fd, buf + got, len - 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	buf[got] = '\0';
-	return (ssize_t)got;
+	return fs_read_into(path, buf, len);
 }
 
 /* Whether the process still holds its sockets: alive, not yet a zombie

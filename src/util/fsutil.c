@@ -91,6 +91,38 @@ int fs_write_atomic(const char *path, const void *data, size_t len, int mode, st
 	return fs_fsync_dir(dir, e);
 }
 
+/* Reads fd until EOF or len bytes: the byte count, -1 on a read error. */
+static ssize_t read_fd(int fd, char *buf, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = read(fd, buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+ssize_t fs_read_into(const char *path, char *buf, size_t len)
+{
+	if (!len)
+		return -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t got = read_fd(fd, buf, len - 1);
+	close(fd);
+	buf[got > 0 ? got : 0] = '\0';
+	return got;
+}
+
+/* st_size is only a first guess: files under /proc report 0, and a file
+ * may grow while it is read; the buffer grows up to max. */
 int fs_read_all(const char *path, size_t max, char **out, size_t *outlen, struct err *e)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -101,19 +133,31 @@ int fs_read_all(const char *path, size_t max, char **out, size_t *outlen, struct
 		close(fd);
 		return err_set(e, "%s: too large or unreadable", path);
 	}
-	char *p = malloc((size_t)st.st_size + 1);
-	size_t got = 0;
-	while (p && got < (size_t)st.st_size) {
-		ssize_t n = read(fd, p + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
+	size_t cap = st.st_size > 0 ? (size_t)st.st_size : (max < 4096 ? max : 4096), got = 0;
+	char *p = NULL;
+	for (;;) {
+		char *q = realloc(p, cap + 1);
+		if (!q) {
+			free(p);
+			close(fd);
+			return err_set(e, "out of memory reading %s", path);
+		}
+		p = q;
+		ssize_t n = read_fd(fd, p + got, cap - got);
+		if (n < 0 || (got += (size_t)n) < cap)
 			break;
-		got += (size_t)n;
+		if (cap >= max) {                 /* full at max: is there more? */
+			char extra;
+			if (read_fd(fd, &extra, 1) == 1) {
+				free(p);
+				close(fd);
+				return err_set(e, "%s: too large or unreadable", path);
+			}
+			break;
+		}
+		cap = cap * 2 < max ? cap * 2 : max;
 	}
 	close(fd);
-	if (!p)
-		return err_set(e, "out of memory reading %s", path);
 	p[got] = '\0';
 	*out = p;
 	if (outlen)

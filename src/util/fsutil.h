@@ -4,6 +4,7 @@
 #define RAMPART_UTIL_FSUTIL_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "util/err.h"
 
@@ -14,6 +15,10 @@ int fs_write_atomic(const char *path, const void *data, size_t len, int mode, st
 /* Reads a whole file (up to max bytes) into a malloc'd NUL-terminated
  * buffer. */
 int fs_read_all(const char *path, size_t max, char **out, size_t *outlen, struct err *e);
+/* Up to len - 1 bytes of a small file into buf, NUL-terminated (also for
+ * /proc files, whose size reads as 0): the byte count, -1 when the file
+ * cannot be opened or read. */
+ssize_t fs_read_into(const char *path, char *buf, size_t len);
 /* Directory part of path into out. */
 void fs_dirname(const char *path, char *out, size_t outlen);
 int fs_write_full(int fd, const void *data, size_t len);
