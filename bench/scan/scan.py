@@ -34,21 +34,10 @@ import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-SA_RULES = "/usr/share/spamassassin"
-SA_LOCAL_CF = """# bench/scan: local tests only, Bayes on, no auto-learn
-use_bayes 1
-bayes_auto_learn 0
-skip_rbl_checks 1
-use_razor2 0
-use_pyzor 0
-dns_available no
-bayes_path {dir}/bayes
-lock_method flock
-"""
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
+# SpamAssassin runs exactly as in the accuracy benchmark (local tests only,
+# Bayes on, no auto-learn): one definition for both
+sys.path.insert(0, os.path.join(ROOT, "bench", "accuracy"))
+from accuracy import SA_LOCAL_CF, SA_RULES, fold_of, log  # noqa: E402
 
 
 def loadavg():
@@ -91,7 +80,7 @@ def load_corpus(tmp, tarball, nmeasure):
         d = os.path.join(base, label)
         for name in sorted(os.listdir(d)):
             m = {"name": name, "path": os.path.join(d, name), "spam": label == "spam"}
-            (held if zlib.crc32(name.encode()) % 5 == 0 else train).append(m)
+            (held if fold_of(name, 5) == 0 else train).append(m)
     # a fixed pseudo-random sample keeps the corpus' ham/spam mix
     held.sort(key=lambda m: zlib.crc32(("scan:" + m["name"]).encode()))
     return train, held[:nmeasure]
