@@ -46,10 +46,14 @@ void dns_req_finish(struct dns_req *r)
 		d->stats.failures++;
 	dns_cache_put(d->cache, r->type, r->name, &r->res, mono_ms());
 	r->done = 1;
-	free_it = r->detached;
+	/* read under mu: once it is released a waiting thread may free r */
+	dns_cb cb = r->cb;
+	free_it = r->detached || cb;
 	if (r->batch && --r->batch->pending == 0)
 		pthread_cond_signal(&r->batch->cond);
 	pthread_mutex_unlock(&d->mu);
+	if (cb)
+		cb(&r->res, r->cb_arg);
 	if (free_it)
 		free(r);
 }
@@ -250,9 +254,10 @@ static void result_status(struct dns_result *out, enum dns_status s)
 	out->status = s;
 }
 
-/* Under d->mu: a cached answer, an immediate failure, or a new request. */
-static struct dns_req *query_prepare(struct dns *d, const struct dns_query_spec *q, struct batch *b,
-				     struct dns_result *out, int64_t now)
+/* Under d->mu: a cached answer or an immediate failure in out (NULL
+ * returned), or a new request counted in flight. */
+static struct dns_req *query_new(struct dns *d, const struct dns_query_spec *q,
+				 struct dns_result *out, int64_t now)
 {
 	char name[DNS_NAME_MAX + 1];
 	if (!q->name || dns_name_canon(q->name, name, sizeof name) < 0) {
@@ -276,10 +281,21 @@ static struct dns_req *query_prepare(struct dns *d, const struct dns_query_spec 
 	}
 	r->d = d;
 	r->type = q->type;
-	r->batch = b;
 	r->fd = -1;
 	memcpy(r->name, name, strlen(name) + 1);
 	d->inflight++;
+	return r;
+}
+
+/* Under d->mu: query_new, and a new request joins batch b and the submit
+ * list for the loop. */
+static struct dns_req *query_prepare(struct dns *d, const struct dns_query_spec *q, struct batch *b,
+				     struct dns_result *out, int64_t now)
+{
+	struct dns_req *r = query_new(d, q, out, now);
+	if (!r)
+		return NULL;
+	r->batch = b;
 	b->pending++;
 	if (d->submit_tail)
 		d->submit_tail->next = r;
@@ -287,6 +303,33 @@ static struct dns_req *query_prepare(struct dns *d, const struct dns_query_spec 
 		d->submit_head = r;
 	d->submit_tail = r;
 	return r;
+}
+
+int dns_lookup_async(struct dns *d, int type, const char *name, dns_cb cb, void *arg)
+{
+	if (!d || !cb || !pthread_equal(pthread_self(), d->loop_thread))
+		return -1;
+	struct dns_result *res = malloc(sizeof *res);
+	if (!res)
+		return -1;
+	struct dns_query_spec q = {type, name};
+	pthread_mutex_lock(&d->mu);
+	struct dns_req *r = query_new(d, &q, res, mono_ms());
+	if (r) {
+		r->cb = cb;
+		r->cb_arg = arg;
+	}
+	pthread_mutex_unlock(&d->mu);
+	if (r) { /* on the loop already: started now, not through the wake */
+		free(res);
+		req_start(d, r);
+		return 0;
+	}
+	int ok = res->status != DNS_ERROR || res->n > 0;
+	if (ok)
+		cb(res, arg);
+	free(res);
+	return ok ? 0 : -1;
 }
 
 int dns_lookup_batch(struct dns *d, const struct dns_query_spec *q, int n, int timeout_ms,

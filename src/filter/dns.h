@@ -88,6 +88,13 @@ int dns_lookup_sync(struct dns *d, int type, const char *name, int timeout_ms,
 int dns_lookup_a_sync(struct dns *d, const char *name, int timeout_ms, struct dns_result *out);
 int dns_lookup_txt_sync(struct dns *d, const char *name, int timeout_ms, struct dns_result *out);
 
+/* On the loop thread only: starts one query and calls cb on the loop with
+ * its result (from the cache: before dns_lookup_async returns). No caller
+ * timeout: the resolver's own (2 attempts of 2 s) bounds it. Returns -1
+ * (and never calls cb) when the query cannot start. */
+typedef void (*dns_cb)(const struct dns_result *res, void *arg);
+int dns_lookup_async(struct dns *d, int type, const char *name, dns_cb cb, void *arg);
+
 /* TXT (character strings concatenated), MX or PTR host name of answer i. */
 const char *dns_answer_text(const struct dns_result *r, int i);
 const char *dns_status_name(enum dns_status s);

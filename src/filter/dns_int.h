@@ -65,6 +65,8 @@ struct dns_req {
 	struct dns_req *next; /* submit list (under mu) */
 	struct dns *d;
 	struct batch *batch; /* NULL once the waiter left (under mu) */
+	dns_cb cb;           /* dns_lookup_async: called on the loop, then r is freed */
+	void *cb_arg;
 	int done, detached;  /* under mu */
 	int type;
 	char name[DNS_NAME_MAX + 1];

@@ -427,6 +427,105 @@ static int live_teardown(void **state)
 	return 0;
 }
 
+/* dns_lookup_async, driven on the loop thread as session_rdns.c does:
+ * PTR, then the name's address; a cached repeat calls back at once; off
+ * the loop it refuses. */
+struct async_run {
+	struct dns *d;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	int done, calls, sync_cb, cached;
+	int in_start, finished; /* loop thread only */
+	char ptr[256];
+	unsigned char addr[4];
+};
+
+static void async_signal(struct async_run *a)
+{
+	pthread_mutex_lock(&a->mu);
+	a->done = 1;
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* The end of the chain; inside async_start that one signals (after its
+ * last touch of a, which lives on the waiting thread's stack). */
+static void async_finish(struct async_run *a)
+{
+	a->finished = 1;
+	if (!a->in_start)
+		async_signal(a);
+}
+
+static void on_async_addr(const struct dns_result *r, void *arg)
+{
+	struct async_run *a = arg;
+	a->calls++;
+	if (r->status == DNS_OK && r->n > 0)
+		memcpy(a->addr, r->ans[0].addr, 4);
+	async_finish(a);
+}
+
+static void on_async_ptr(const struct dns_result *r, void *arg)
+{
+	struct async_run *a = arg;
+	a->calls++;
+	a->cached = r->cached;
+	if (r->status != DNS_OK || r->n < 1)
+		return async_finish(a);
+	snprintf(a->ptr, sizeof a->ptr, "%s", dns_answer_text(r, 0));
+	if (dns_lookup_async(a->d, DNS_T_A, "2.0.0.127.bl.test", on_async_addr, a) < 0)
+		async_finish(a);
+}
+
+static void async_start(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct async_run *a = arg;
+	a->in_start = 1;
+	a->finished = 0;
+	int started = dns_lookup_async(a->d, DNS_T_PTR, "9.0.0.127.in-addr.arpa", on_async_ptr, a) == 0;
+	a->in_start = 0;
+	a->sync_cb = a->finished;
+	if (!started || a->finished)
+		async_signal(a);
+}
+
+static void async_once(struct live *l, struct async_run *a)
+{
+	a->done = 0;
+	struct timeval now = {0, 0};
+	assert_int_equal(event_base_once(l->loop->base, -1, EV_TIMEOUT, async_start, a, &now), 0);
+	pthread_mutex_lock(&a->mu);
+	while (!a->done)
+		pthread_cond_wait(&a->cond, &a->mu);
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void test_live_async(void **state)
+{
+	struct live *l = *state;
+	struct async_run a = {.d = l->loop->dns};
+	pthread_mutex_init(&a.mu, NULL);
+	pthread_cond_init(&a.cond, NULL);
+	async_once(l, &a);
+	assert_int_equal(a.calls, 2);
+	assert_string_equal(a.ptr, "mx1.sender.test");
+	assert_memory_equal(a.addr, "\x7f\0\0\x02", 4);
+	/* both answers are cached now: the chain completes inside the call */
+	memset(a.addr, 0, sizeof a.addr);
+	async_once(l, &a);
+	assert_int_equal(a.calls, 4);
+	assert_true(a.cached && a.sync_cb);
+	assert_memory_equal(a.addr, "\x7f\0\0\x02", 4);
+	/* not on the loop thread: refused, no callback */
+	assert_int_equal(dns_lookup_async(a.d, DNS_T_PTR, "9.0.0.127.in-addr.arpa", on_async_ptr, &a), -1);
+	assert_int_equal(a.calls, 4);
+	pthread_cond_destroy(&a.cond);
+	pthread_mutex_destroy(&a.mu);
+}
+
 static void test_live_lookups(void **state)
 {
 	struct live *l = *state;
@@ -632,7 +731,8 @@ int main(void)
 	    cmocka_unit_test(test_bad_servers),
 	};
 	const struct CMUnitTest live[] = {
-	    cmocka_unit_test(test_live_lookups), cmocka_unit_test(test_live_tcp_fallback),
+	    cmocka_unit_test(test_live_lookups), cmocka_unit_test(test_live_async),
+	    cmocka_unit_test(test_live_tcp_fallback),
 	    cmocka_unit_test(test_live_batch),	 cmocka_unit_test(test_live_threads),
 	    cmocka_unit_test(test_failover),
 	};
