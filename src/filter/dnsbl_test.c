@@ -176,16 +176,8 @@ static int live_setup(void **state)
 	    NULL,
 	};
 	struct live *l = calloc(1, sizeof *l);
-	int port = tu_free_port();
-	l->dnsmasq = tu_dnsmasq_start(port, opts);
-	if (l->dnsmasq < 0)
-		return -1;
-	char server[64];
-	snprintf(server, sizeof server, "127.0.0.1:%d", port);
-	const char *servers[] = {server};
-	l->loop = tu_loop_start(servers, 1);
 	struct err e;
-	if (!l->loop ||
+	if (tu_live_start(opts, &l->dnsmasq, &l->loop) < 0 ||
 	    bl_zone_parse("dnsbl", "bl.test", "{\"action\":\"block\"}", &l->list.zone[0], &e) ||
 	    bl_zone_parse("dnsbl", "bl2.test", "{\"action\":\"score\",\"score\":2.5}",
 			  &l->list.zone[1], &e))

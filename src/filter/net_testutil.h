@@ -220,4 +220,22 @@ static inline void tu_loop_stop(struct tu_loop *l)
 	free(l);
 }
 
+/* A dnsmasq answering opts on a free loopback port and a loop whose
+ * resolver asks it: the set-up of every "live" network-layer test. 0, or
+ * -1 when either could not start (what started is left in *dnsmasq and
+ * *loop for the teardown). */
+static inline int tu_live_start(const char *const *opts, pid_t *dnsmasq, struct tu_loop **loop)
+{
+	int port = tu_free_port();
+	*loop = NULL;
+	*dnsmasq = tu_dnsmasq_start(port, opts);
+	if (*dnsmasq < 0)
+		return -1;
+	char server[64];
+	snprintf(server, sizeof server, "127.0.0.1:%d", port);
+	const char *servers[] = {server};
+	*loop = tu_loop_start(servers, 1);
+	return *loop ? 0 : -1;
+}
+
 #endif

@@ -83,16 +83,8 @@ static int live_setup(void **state)
 	    NULL,
 	};
 	struct live *l = calloc(1, sizeof *l);
-	int port = tu_free_port();
-	l->dnsmasq = tu_dnsmasq_start(port, opts);
-	if (l->dnsmasq < 0)
-		return -1;
-	char server[64];
-	snprintf(server, sizeof server, "127.0.0.1:%d", port);
-	const char *servers[] = {server};
-	l->loop = tu_loop_start(servers, 1);
 	*state = l;
-	return l->loop ? 0 : -1;
+	return tu_live_start(opts, &l->dnsmasq, &l->loop);
 }
 
 static int live_teardown(void **state)
