@@ -182,6 +182,17 @@ def start_dnsmasq(root, options):
     return Dnsmasq(root, options).start()
 
 
+def dnsmasq_fixture(options):
+    """A module-scoped fixture `dns`: dnsmasq serving options for the tests
+    of one module (which also imports module_dir), stopped after them."""
+    @pytest.fixture(scope="module")
+    def dns(module_dir):
+        d = start_dnsmasq(module_dir, options)
+        yield d
+        d.stop()
+    return dns
+
+
 # ---- the JSON API over the node's local socket ------------------------
 
 class _UnixHTTP(http.client.HTTPConnection):

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from conftest import maildir_messages, simple_message, wait_for
-from servers import (SilentDns, api, last_log_row, module_dir, send_from, set_zone,
-                     start_dnsmasq)
+from servers import (SilentDns, api, dnsmasq_fixture, last_log_row, module_dir,  # noqa: F401
+                     send_from, set_zone)
 
 ZONES = [
     # bl.test lists 127.0.0.2 (RFC 5782's test entry) and 127.0.0.3
@@ -24,11 +24,7 @@ ZONES = [
 RCPT = "user@example.test"
 
 
-@pytest.fixture(scope="module")
-def dns(module_dir):
-    d = start_dnsmasq(module_dir, ZONES)
-    yield d
-    d.stop()
+dns = dnsmasq_fixture(ZONES)
 
 
 @pytest.fixture

@@ -4,10 +4,9 @@ dnsmasq serves the PTR and A records; clients connect from chosen
 loopback addresses."""
 import time
 
-import pytest
 
 from conftest import maildir_messages, simple_message, wait_for
-from servers import module_dir, start_dnsmasq  # noqa: F401 (fixture)
+from servers import dnsmasq_fixture, module_dir  # noqa: F401 (fixture)
 
 RECORDS = [
     # 127.0.0.5 <-> mail5.good.test: confirmed both ways
@@ -20,11 +19,7 @@ RECORDS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def dns(module_dir):  # noqa: F811
-    d = start_dnsmasq(module_dir, RECORDS)
-    yield d
-    d.stop()
+dns = dnsmasq_fixture(RECORDS)
 
 
 def received_from(node, source, tag):

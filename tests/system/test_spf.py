@@ -9,7 +9,8 @@ import time
 import pytest
 
 from conftest import simple_message
-from servers import SilentDns, last_log_row, module_dir, send_from, start_dnsmasq
+from servers import (SilentDns, dnsmasq_fixture, last_log_row, module_dir,  # noqa: F401
+                     send_from)
 
 RECORDS = [
     "--txt-record=good.test,v=spf1 ip4:127.0.0.2 -all",
@@ -23,11 +24,7 @@ RECORDS = [
 RCPT = "user@example.test"
 
 
-@pytest.fixture(scope="module")
-def dns(module_dir):
-    d = start_dnsmasq(module_dir, RECORDS)
-    yield d
-    d.stop()
+dns = dnsmasq_fixture(RECORDS)
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from conftest import maildir_messages, simple_message, wait_for
-from servers import (SilentDns, api, last_log_row, module_dir, send_from, set_zone,
-                     start_dnsmasq)
+from servers import (SilentDns, api, dnsmasq_fixture, last_log_row, module_dir,  # noqa: F401
+                     send_from, set_zone)
 
 ZONE = [
     "--address=/spammer.test.uribl.test/127.0.0.2",
@@ -19,11 +19,7 @@ ZONE = [
 RCPT = "user@example.test"
 
 
-@pytest.fixture(scope="module")
-def dns(module_dir):
-    d = start_dnsmasq(module_dir, ZONE)
-    yield d
-    d.stop()
+dns = dnsmasq_fixture(ZONE)
 
 
 @pytest.fixture
